@@ -1,0 +1,329 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/crier-push/crier/providers"
+	"github.com/crier-push/crier/storage"
+)
+
+// Bounds on what one device may choose.
+const (
+	maxPlaces    = 10
+	maxChoices   = 200
+	maxTagLength = 64
+)
+
+var (
+	installationRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	localeRE       = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+	slugRE         = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	tagRE          = regexp.MustCompile(`^[\p{Ll}\p{N}][\p{Ll}\p{N}_-]{0,63}$`)
+	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+)
+
+// deviceBody is PUT /v1/devices/{installation_id}. Absent fields keep their
+// stored value, so an app rotating its token sends only provider and token.
+type deviceBody struct {
+	Provider   *string          `json:"provider"`
+	Token      *string          `json:"token"`
+	Platform   *string          `json:"platform"`
+	Locale     *string          `json:"locale"`
+	TimeZone   *string          `json:"time_zone"`
+	AppVersion *string          `json:"app_version"`
+	Follows    *[]string        `json:"follows"`
+	Mutes      *[]string        `json:"mutes"`
+	Interests  *[]string        `json:"interests"`
+	Areas      *[]string        `json:"areas"`
+	Places     *[]storage.Place `json:"places"`
+	// QuietHours is {"start": "22:00", "end": "07:00"}, or null to clear.
+	QuietHours json.RawMessage `json:"quiet_hours"`
+}
+
+type quietHours struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// deviceJSON is a device as the API shows it.
+type deviceJSON struct {
+	InstallationID string          `json:"installation_id"`
+	Provider       string          `json:"provider"`
+	Platform       string          `json:"platform"`
+	Token          string          `json:"token"`
+	Locale         string          `json:"locale"`
+	TimeZone       string          `json:"time_zone"`
+	AppVersion     string          `json:"app_version"`
+	Follows        []string        `json:"follows"`
+	Mutes          []string        `json:"mutes"`
+	Interests      []string        `json:"interests"`
+	Areas          []string        `json:"areas"`
+	Places         []storage.Place `json:"places"`
+	QuietHours     *quietHours     `json:"quiet_hours"`
+	Active         bool            `json:"active"`
+	Deactivated    string          `json:"deactivated_reason,omitempty"`
+}
+
+func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	inst := r.PathValue("installation_id")
+	if !installationRE.MatchString(inst) {
+		return invalid("installation_id", "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")
+	}
+	var body deviceBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	d, err := s.db.DeviceByInstallation(r.Context(), p.TenantID, inst)
+	created := errors.Is(err, storage.ErrNotFound)
+	if err != nil && !created {
+		return err
+	}
+	if created {
+		d = storage.Device{TenantID: p.TenantID, InstallationID: inst, Locale: "nb", TimeZone: "Europe/Oslo"}
+		if body.Provider == nil {
+			return invalid("provider", "is required for a new device: fcm or apns")
+		}
+		if body.Token == nil {
+			return invalid("token", "is required for a new device")
+		}
+	}
+	if err := s.mergeDevice(r, &d, body); err != nil {
+		return err
+	}
+	d, err = s.db.PutDevice(r.Context(), d)
+	if err != nil {
+		return err
+	}
+	out, err := s.deviceJSON(r, d)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
+// mergeDevice validates the body and applies it onto d.
+func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) error {
+
+	if b.Provider != nil {
+		switch *b.Provider {
+		case providers.FCM:
+			d.Platform = "android"
+		case providers.APNs:
+			d.Platform = "ios"
+		default:
+			return invalid("provider", "must be fcm or apns, not %q", *b.Provider)
+		}
+		d.Provider = *b.Provider
+	}
+	if b.Platform != nil {
+		if *b.Platform != "android" && *b.Platform != "ios" {
+			return invalid("platform", "must be android or ios, not %q", *b.Platform)
+		}
+		if d.Provider == providers.APNs && *b.Platform != "ios" {
+			return invalid("platform", "apns devices are ios")
+		}
+		d.Platform = *b.Platform
+	}
+	if b.Token != nil {
+		d.Token = strings.TrimSpace(*b.Token)
+	}
+	if err := checkToken(d.Provider, d.Token); err != nil {
+		return err
+	}
+	if b.Locale != nil {
+		if !localeRE.MatchString(*b.Locale) {
+			return invalid("locale", "must be a language tag such as nb, nn, en or en-GB, not %q", *b.Locale)
+		}
+		d.Locale = *b.Locale
+	}
+	if b.TimeZone != nil {
+		if _, err := time.LoadLocation(*b.TimeZone); err != nil || *b.TimeZone == "" || *b.TimeZone == "Local" {
+			return invalid("time_zone", "must be an IANA time zone such as Europe/Oslo, not %q", *b.TimeZone)
+		}
+		d.TimeZone = *b.TimeZone
+	}
+	if b.AppVersion != nil {
+		if len(*b.AppVersion) > 64 {
+			return invalid("app_version", "must be at most 64 bytes")
+		}
+		d.AppVersion = *b.AppVersion
+	}
+	var err error
+	if b.Follows != nil {
+		if d.Follows, err = s.resolve(r, "follows", *b.Follows, s.db.FeedIDs); err != nil {
+			return err
+		}
+	}
+	if b.Mutes != nil {
+		if d.Mutes, err = s.resolve(r, "mutes", *b.Mutes, s.db.FeedIDs); err != nil {
+			return err
+		}
+	}
+	if b.Areas != nil {
+		if d.Areas, err = s.resolve(r, "areas", *b.Areas, s.db.AreaIDs); err != nil {
+			return err
+		}
+	}
+	if b.Interests != nil {
+		if len(*b.Interests) > maxChoices {
+			return invalid("interests", "at most %d interests", maxChoices)
+		}
+		for i, t := range *b.Interests {
+			if !tagRE.MatchString(t) {
+				return invalid(fmt.Sprintf("interests[%d]", i), "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
+			}
+		}
+		d.Interests = dedupe(*b.Interests)
+	}
+	if b.Places != nil {
+		if len(*b.Places) > maxPlaces {
+			return invalid("places", "at most %d places", maxPlaces)
+		}
+		for i, pl := range *b.Places {
+			f := fmt.Sprintf("places[%d]", i)
+			switch {
+			case pl.Name == "" || len(pl.Name) > 64:
+				return invalid(f+".name", "must be 1 to 64 bytes")
+			case pl.Lat < -90 || pl.Lat > 90:
+				return invalid(f+".lat", "must be between -90 and 90")
+			case pl.Lon < -180 || pl.Lon > 180:
+				return invalid(f+".lon", "must be between -180 and 180")
+			}
+		}
+		d.Places = *b.Places
+	}
+	if len(b.QuietHours) > 0 {
+		if string(b.QuietHours) == "null" {
+			d.QuietStart, d.QuietEnd = "", ""
+		} else {
+			var q quietHours
+			dec := json.NewDecoder(strings.NewReader(string(b.QuietHours)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&q); err != nil {
+				return invalid("quiet_hours", `must be {"start": "HH:MM", "end": "HH:MM"} or null`)
+			}
+			if !clockRE.MatchString(q.Start) {
+				return invalid("quiet_hours.start", "must be a time of day HH:MM, not %q", q.Start)
+			}
+			if !clockRE.MatchString(q.End) {
+				return invalid("quiet_hours.end", "must be a time of day HH:MM, not %q", q.End)
+			}
+			if q.Start == q.End {
+				return invalid("quiet_hours", "start and end must differ")
+			}
+			d.QuietStart, d.QuietEnd = q.Start, q.End
+		}
+	}
+	return nil
+}
+
+func checkToken(provider, token string) error {
+	switch {
+	case token == "":
+		return invalid("token", "must not be empty")
+	case len(token) > 4096:
+		return invalid("token", "must be at most 4096 bytes")
+	case provider == providers.APNs:
+		if _, err := hex.DecodeString(token); err != nil || len(token) < 64 || len(token) > 200 {
+			return invalid("token", "an apns device token must be 64 to 200 hexadecimal characters")
+		}
+	case strings.ContainsAny(token, " \t\r\n"):
+		return invalid("token", "must not contain white space")
+	}
+	return nil
+}
+
+// resolve turns slugs into ids, a 400 naming the unknown ones.
+func (s *Server) resolve(r *http.Request, field string, slugs []string,
+	lookup func(ctx context.Context, tenantID int64, slugs []string) ([]int64, []string, error)) ([]int64, error) {
+	if len(slugs) > maxChoices {
+		return nil, invalid(field, "at most %d entries", maxChoices)
+	}
+	for i, sl := range slugs {
+		if !slugRE.MatchString(sl) {
+			return nil, invalid(fmt.Sprintf("%s[%d]", field, i), "must be a slug (a-z, 0-9, -), not %q", sl)
+		}
+	}
+	ids, missing, err := lookup(r.Context(), principal(r.Context()).TenantID, dedupe(slugs))
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, invalid(field, "unknown: %s", strings.Join(missing, ", "))
+	}
+	return ids, nil
+}
+
+func dedupe[T comparable](in []T) []T {
+	seen := make(map[T]bool, len(in))
+	out := make([]T, 0, len(in))
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s *Server) deviceJSON(r *http.Request, d storage.Device) (deviceJSON, error) {
+	out := deviceJSON{InstallationID: d.InstallationID, Provider: d.Provider, Platform: d.Platform, Token: d.Token,
+		Locale: d.Locale, TimeZone: d.TimeZone, AppVersion: d.AppVersion, Interests: nonNil(d.Interests),
+		Places: nonNil(d.Places), Active: d.Active, Deactivated: d.DeactivatedReason}
+	var err error
+	if out.Follows, err = s.db.FeedSlugs(r.Context(), d.TenantID, d.Follows); err != nil {
+		return out, err
+	}
+	if out.Mutes, err = s.db.FeedSlugs(r.Context(), d.TenantID, d.Mutes); err != nil {
+		return out, err
+	}
+	if out.Areas, err = s.db.AreaSlugs(r.Context(), d.TenantID, d.Areas); err != nil {
+		return out, err
+	}
+	if d.QuietStart != "" {
+		out.QuietHours = &quietHours{Start: d.QuietStart, End: d.QuietEnd}
+	}
+	return out, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.db.DeviceByInstallation(r.Context(), principal(r.Context()).TenantID, r.PathValue("installation_id"))
+	if err != nil {
+		return err
+	}
+	out, err := s.deviceJSON(r, d)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) error {
+	if err := s.db.DeleteDevice(r.Context(), principal(r.Context()).TenantID, r.PathValue("installation_id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

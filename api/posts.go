@@ -1,0 +1,234 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crier-push/crier/providers"
+	"github.com/crier-push/crier/storage"
+	"github.com/crier-push/crier/tasks"
+)
+
+// Bounds on a post. The payload limit itself (4096 bytes at FCM and APNs) is
+// checked on the payloads we would build (payload.go).
+const (
+	maxTitle      = 200
+	maxBody       = 2000
+	maxURL        = 2048
+	maxTags       = 20
+	maxDataKeys   = 32
+	maxExternalID = 200
+	maxCollapse   = 64
+	maxAhead      = 366 * 24 * time.Hour
+)
+
+// postBody is POST /v1/posts.
+type postBody struct {
+	Feed        string            `json:"feed"`
+	Title       string            `json:"title"`
+	Body        string            `json:"body"`
+	URL         string            `json:"url"`
+	Data        map[string]string `json:"data"`
+	Tags        []string          `json:"tags"`
+	Class       string            `json:"class"`
+	ExternalID  string            `json:"external_id"`
+	CollapseKey string            `json:"collapse_key"`
+	PublishAt   *time.Time        `json:"publish_at"`
+	ExpiresAt   *time.Time        `json:"expires_at"`
+}
+
+func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	var b postBody
+	if err := decode(w, r, &b); err != nil {
+		return err
+	}
+	if b.Feed == "" {
+		return invalid("feed", "is required")
+	}
+	feed, err := s.db.FeedBySlug(r.Context(), p.TenantID, b.Feed)
+	if errors.Is(err, storage.ErrNotFound) {
+		return invalid("feed", "unknown feed %q", b.Feed)
+	}
+	if err != nil {
+		return err
+	}
+	if p.Publisher.Role != storage.RoleMunicipality && feed.PublisherID != p.Publisher.ID {
+		return forbidden("feed", "feed %q belongs to another publisher", b.Feed)
+	}
+	post, err := s.validatePost(b, p.Publisher)
+	if err != nil {
+		return err
+	}
+	post.TenantID, post.FeedID, post.PublisherID = p.TenantID, feed.ID, p.Publisher.ID
+	saved, created, err := s.db.CreatePost(r.Context(), post)
+	if err != nil {
+		return err
+	}
+	// A replayed request re-enqueues a post that is still waiting: if the
+	// first enqueue was lost, the retry mends it; otherwise the task id makes
+	// it a no-op.
+	if saved.State == storage.PostAccepted {
+		task, err := tasks.NewDispatch(saved.ID, saved.Class, saved.PublishAt)
+		if err != nil {
+			return err
+		}
+		if _, err := s.enq.EnqueueContext(r.Context(), task); err != nil && !isTaskConflict(err) {
+			return fmt.Errorf("enqueue dispatch of post %d: %w: %w", saved.ID, errUnavailable, err)
+		}
+	}
+	status := http.StatusAccepted
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, map[string]any{
+		"id": saved.ID, "state": saved.State, "duplicate": !created,
+		"status_url": "/v1/posts/" + strconv.FormatInt(saved.ID, 10),
+	})
+	return nil
+}
+
+// validatePost checks a post body field by field.
+func (s *Server) validatePost(b postBody, pub *storage.Publisher) (storage.Post, error) {
+	now := s.now()
+	post := storage.Post{Title: b.Title, Body: b.Body, URL: b.URL, Data: b.Data, Tags: b.Tags,
+		ExternalID: b.ExternalID, CollapseKey: b.CollapseKey, Class: b.Class}
+	switch {
+	case b.Title == "":
+		return post, invalid("title", "is required")
+	case utf8.RuneCountInString(b.Title) > maxTitle:
+		return post, invalid("title", "must be at most %d characters", maxTitle)
+	case !utf8.ValidString(b.Title):
+		return post, invalid("title", "must be valid UTF-8")
+	case b.Body == "":
+		return post, invalid("body", "is required")
+	case utf8.RuneCountInString(b.Body) > maxBody:
+		return post, invalid("body", "must be at most %d characters", maxBody)
+	case len(b.ExternalID) > maxExternalID:
+		return post, invalid("external_id", "must be at most %d bytes", maxExternalID)
+	case len(b.CollapseKey) > maxCollapse:
+		return post, invalid("collapse_key", "must be at most %d bytes", maxCollapse)
+	case len(b.Tags) > maxTags:
+		return post, invalid("tags", "at most %d tags", maxTags)
+	case len(b.Data) > maxDataKeys:
+		return post, invalid("data", "at most %d keys", maxDataKeys)
+	}
+	if b.URL != "" {
+		u, err := url.Parse(b.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(b.URL) > maxURL {
+			return post, invalid("url", "must be an absolute http or https URL of at most %d bytes", maxURL)
+		}
+	}
+	for i, t := range b.Tags {
+		if !tagRE.MatchString(t) {
+			return post, invalid(fmt.Sprintf("tags[%d]", i), "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
+		}
+	}
+	post.Tags = dedupe(b.Tags)
+	for k := range b.Data {
+		if err := checkDataKey(k); err != nil {
+			return post, invalid("data."+k, "%v", err)
+		}
+	}
+	switch b.Class {
+	case "":
+		post.Class = providers.ClassCommunity
+		if pub.Role == storage.RoleMunicipality {
+			post.Class = providers.ClassOfficial
+		}
+	case providers.ClassCommunity:
+	case providers.ClassOfficial, providers.ClassEmergency:
+		if pub.Role != storage.RoleMunicipality {
+			return post, forbidden("class", "only the municipality may send %s posts", b.Class)
+		}
+	default:
+		return post, invalid("class", "must be community, official or emergency, not %q", b.Class)
+	}
+	post.PublishAt = now
+	if b.PublishAt != nil {
+		if b.PublishAt.After(now.Add(maxAhead)) {
+			return post, invalid("publish_at", "must be within a year")
+		}
+		if b.PublishAt.After(now) {
+			post.PublishAt = *b.PublishAt
+		}
+	}
+	if b.ExpiresAt != nil {
+		if !b.ExpiresAt.After(post.PublishAt) {
+			return post, invalid("expires_at", "must be after the post is published")
+		}
+		e := *b.ExpiresAt
+		post.ExpiresAt = &e
+	}
+	if err := checkPayloadSize(post); err != nil {
+		return post, err
+	}
+	return post, nil
+}
+
+// postJSON is a post as GET /v1/posts/{id} shows it.
+type postJSON struct {
+	ID          int64             `json:"id"`
+	Feed        string            `json:"feed"`
+	Class       string            `json:"class"`
+	Title       string            `json:"title"`
+	Body        string            `json:"body"`
+	URL         string            `json:"url,omitempty"`
+	Data        map[string]string `json:"data,omitempty"`
+	Tags        []string          `json:"tags"`
+	ExternalID  string            `json:"external_id,omitempty"`
+	CollapseKey string            `json:"collapse_key,omitempty"`
+	PublishAt   time.Time         `json:"publish_at"`
+	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	// State: accepted, dispatching, sending, done or cancelled. done is
+	// sending with no delivery left pending.
+	State       string         `json:"state"`
+	Audience    *int           `json:"audience"`
+	Counts      map[string]int `json:"counts"`
+	Pending     int            `json:"pending"`
+	FirstSentAt *time.Time     `json:"first_sent_at"`
+	LastSentAt  *time.Time     `json:"last_sent_at"`
+}
+
+var deliveryStates = []string{storage.DeliveryPending, storage.DeliverySent, storage.DeliveryFailed,
+	storage.DeliveryDeadToken, storage.DeliveryDeferred, storage.DeliverySkipped, storage.DeliveryCancelled,
+	storage.DeliveryExpired}
+
+func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return invalid("id", "must be a post id")
+	}
+	post, err := s.db.Post(r.Context(), p.TenantID, id)
+	if err != nil {
+		return err
+	}
+	// Organisations see their own posts only; to them others' do not exist.
+	if p.Publisher.Role != storage.RoleMunicipality && post.PublisherID != p.Publisher.ID {
+		return fmt.Errorf("post %d: %w", id, storage.ErrNotFound)
+	}
+	pr, err := s.db.PostProgress(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := postJSON{ID: post.ID, Feed: post.FeedSlug, Class: post.Class, Title: post.Title, Body: post.Body,
+		URL: post.URL, Data: post.Data, Tags: nonNil(post.Tags), ExternalID: post.ExternalID,
+		CollapseKey: post.CollapseKey, PublishAt: post.PublishAt, ExpiresAt: post.ExpiresAt,
+		CreatedAt: post.CreatedAt, State: post.State, Audience: post.Audience, Counts: map[string]int{},
+		Pending: pr.Pending(), FirstSentAt: pr.FirstSentAt, LastSentAt: pr.LastSentAt}
+	for _, st := range deliveryStates {
+		out.Counts[st] = pr.Counts[st]
+	}
+	if post.State == storage.PostSending && out.Pending == 0 {
+		out.State = "done"
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

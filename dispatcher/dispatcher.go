@@ -1,0 +1,125 @@
+// Package dispatcher turns a published post into one send task per device:
+// it snapshots the post's audience into deliveries in one statement, then
+// pages the snapshot by device id and enqueues a task per delivery, keeping a
+// resume point so an interrupted dispatch loses and doubles nothing.
+package dispatcher
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/crier-push/crier/providers"
+	"github.com/crier-push/crier/segments"
+	"github.com/crier-push/crier/storage"
+	"github.com/crier-push/crier/tasks"
+)
+
+// Enqueuer puts tasks on asynq queues; *asynq.Client is one.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Config tunes a Dispatcher.
+type Config struct {
+	// PageSize is how many deliveries are read and enqueued between two
+	// resume points. Default 1000.
+	PageSize int
+	Logger   *slog.Logger
+}
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.PageSize = cmp.Or(c.PageSize, 1000)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Dispatcher dispatches posts.
+type Dispatcher struct {
+	db  *storage.DB
+	enq Enqueuer
+	cfg Config
+}
+
+// New makes a Dispatcher.
+func New(db *storage.DB, enq Enqueuer, cfg Config) *Dispatcher {
+	return &Dispatcher{db: db, enq: enq, cfg: cfg.WithDefaults()}
+}
+
+// ProcessTask handles a post:dispatch task.
+func (d *Dispatcher) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	task, err := tasks.ParseDispatch(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	err = d.Dispatch(ctx, task.PostID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return err
+}
+
+// Dispatch snapshots a post's audience, if that was not done yet, and
+// enqueues a send for every pending delivery past the post's resume point.
+// Calling it again after an interruption carries on where it stopped.
+func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
+	start := time.Now()
+	post, err := d.db.PostByID(ctx, postID)
+	if err != nil {
+		return fmt.Errorf("dispatch post %d: %w", postID, err)
+	}
+	switch post.State {
+	case storage.PostCancelled, storage.PostSending:
+		return nil
+	}
+	cond := segments.Default(segments.Post{FeedID: post.FeedID, FeedMandatory: post.FeedMandatory, Tags: post.Tags}, 3)
+	n, err := d.db.Snapshot(ctx, post, storage.Audience{Where: cond.SQL, Args: cond.Args},
+		post.Class == providers.ClassEmergency)
+	if err != nil {
+		return fmt.Errorf("dispatch post %d: %w", postID, err)
+	}
+	snapshotDone := time.Now()
+
+	cursor := post.DispatchCursor
+	enqueued := 0
+	for {
+		page, err := d.db.PendingPage(ctx, postID, cursor, d.cfg.PageSize)
+		if err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, tg := range page {
+			task, err := tasks.NewSend(tasks.Send{PostID: postID, DeviceID: tg.DeviceID, TenantID: post.TenantID,
+				Provider: tg.Provider, Token: tg.Token}, post.Class)
+			if err != nil {
+				return fmt.Errorf("dispatch post %d: %w", postID, err)
+			}
+			_, err = d.enq.EnqueueContext(ctx, task)
+			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				return fmt.Errorf("dispatch post %d: enqueue device %d: %w", postID, tg.DeviceID, err)
+			}
+			enqueued++
+		}
+		cursor = page[len(page)-1].DeviceID
+		if err := d.db.AdvanceDispatch(ctx, postID, cursor); err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+	}
+	if err := d.db.FinishDispatch(ctx, postID); err != nil {
+		return fmt.Errorf("dispatch post %d: %w", postID, err)
+	}
+	d.cfg.Logger.Info("post dispatched", slog.Int64("post_id", postID), slog.Int("audience", n),
+		slog.Int("enqueued", enqueued), slog.Duration("snapshot", snapshotDone.Sub(start)),
+		slog.Duration("total", time.Since(start)))
+	return nil
+}

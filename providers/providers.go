@@ -1,0 +1,112 @@
+// Package providers holds what the push providers have in common: the message a
+// worker hands to a provider, and the typed outcomes a provider answers with.
+// The subpackages fcm and apns talk to Google's and Apple's services through
+// their real client libraries; emulator stands in for both in tests and demos.
+package providers
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Names of the providers, as stored on devices.
+const (
+	FCM  = "fcm"
+	APNs = "apns"
+)
+
+// Classes of posts. They choose the queue, the Android notification channel and
+// the iOS interruption level.
+const (
+	ClassCommunity = "community"
+	ClassOfficial  = "official"
+	ClassEmergency = "emergency"
+)
+
+// Message is one push to one device, as the worker hands it to a provider.
+type Message struct {
+	PostID   int64
+	DeviceID int64
+	Token    string
+
+	Title string
+	Body  string
+	URL   string
+	Data  map[string]string
+
+	Class       string
+	CollapseKey string
+	// ExpiresAt is zero when the post does not expire.
+	ExpiresAt time.Time
+}
+
+// Kind classifies a provider's answer into what crier should do about it.
+type Kind int
+
+const (
+	// Retry: a transient failure (5xx, network); try again later with backoff.
+	Retry Kind = iota + 1
+	// Throttled: the provider asked us to slow down (429); try again after
+	// RetryAfter without counting it as a failed attempt.
+	Throttled
+	// TokenDead: the token will never work again; deactivate the device.
+	TokenDead
+	// Invalid: the message itself was rejected; retrying cannot help.
+	Invalid
+	// AuthBroken: the tenant's credentials were rejected; pause the tenant and
+	// provider until they are fixed.
+	AuthBroken
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Retry:
+		return "retry"
+	case Throttled:
+		return "throttled"
+	case TokenDead:
+		return "token_dead"
+	case Invalid:
+		return "invalid"
+	case AuthBroken:
+		return "auth_broken"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error is a provider's failure, classified once at the provider boundary.
+type Error struct {
+	Kind Kind
+	// Reason is the provider's own short code, e.g. "UNREGISTERED" or
+	// "BadDeviceToken"; it is what the delivery records as its last error.
+	Reason string
+	// Status is the HTTP status the provider answered with, 0 if none.
+	Status int
+	// RetryAfter is the provider's Retry-After, zero if it gave none.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s: %s", e.Kind, e.Reason)
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of a provider error, and Retry for any error that was
+// not classified (a network failure, a context deadline).
+func KindOf(err error) Kind {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return Retry
+}

@@ -1,0 +1,191 @@
+// Package server runs crier's roles in one process: the HTTP API, and the
+// asynq server that runs the dispatcher and the send workers. `crier serve`
+// runs both; `crier api` and `crier worker` one each. Tests start it on
+// port 0 with real Postgres and Redis.
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crier-push/crier/api"
+	"github.com/crier-push/crier/dispatcher"
+	"github.com/crier-push/crier/storage"
+	"github.com/crier-push/crier/tasks"
+	"github.com/crier-push/crier/worker"
+)
+
+// Config says what to run and where.
+type Config struct {
+	DatabaseURL string
+	// RedisURL in asynq's URI form: redis://host:port/db, rediss://...,
+	// redis-socket:///path/to/sock.
+	RedisURL string
+	// HTTPAddr is where the API listens, ":8080" by default; "127.0.0.1:0"
+	// in tests.
+	HTTPAddr string
+	// API and Worker choose the roles; both when neither is set.
+	API, Worker bool
+	// Concurrency is how many sends one worker process runs at once.
+	// Default 200: sends wait on the network, not on the CPU.
+	Concurrency int
+	// ShutdownTimeout bounds how long in-flight sends may finish. Default 10s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, ":8080")
+	if !c.API && !c.Worker {
+		c.API, c.Worker = true, true
+	}
+	c.Concurrency = cmp.Or(c.Concurrency, 200)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Server is a running crier process.
+type Server struct {
+	cfg    Config
+	db     *storage.DB
+	redis  asynq.RedisConnOpt
+	client *asynq.Client
+	ln     net.Listener
+	http   *http.Server
+	asynq  *asynq.Server
+	rec    *worker.Recorder
+}
+
+// New connects to Postgres and Redis and prepares the roles; Run starts them.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	ropt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	rc, ok := ropt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("redis url: unsupported client")
+	}
+	err = rc.Ping(ctx).Err()
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("ping redis: %w", err)
+	}
+	db, err := storage.Open(ctx, storage.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, redis: ropt, client: asynq.NewClient(ropt)}
+	if cfg.API {
+		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		handler := api.New(db, s.client, api.Config{Logger: cfg.Logger,
+			Ready: map[string]api.Pinger{"postgres": db, "redis": redisPinger{ropt}}})
+		s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	}
+	if cfg.Worker {
+		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
+		s.asynq = asynq.NewServer(ropt, asynq.Config{
+			Concurrency:     cfg.Concurrency,
+			Queues:          tasks.Queues(),
+			StrictPriority:  true,
+			RetryDelayFunc:  worker.RetryDelay,
+			ShutdownTimeout: cfg.ShutdownTimeout,
+			Logger:          tasks.Logger{L: cfg.Logger},
+			LogLevel:        asynq.WarnLevel,
+		})
+	}
+	return s, nil
+}
+
+// Addr is where the API listens.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// DB is the server's database.
+func (s *Server) DB() *storage.DB { return s.db }
+
+// Run serves until ctx ends, then shuts down gracefully: the API stops taking
+// requests and in-flight sends finish and are recorded.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	if s.asynq != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
+		mux := asynq.NewServeMux()
+		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger}))
+		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, 0), s.rec,
+			worker.Config{Logger: s.cfg.Logger}))
+		if err := s.asynq.Start(mux); err != nil {
+			stopRec()
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	if s.http != nil {
+		go func() {
+			if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve api: %w", err)
+			}
+		}()
+		s.cfg.Logger.Info("api listening", slog.String("addr", s.Addr()))
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	if s.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		s.http.Shutdown(sctx) //nolint:errcheck // best effort on the way out
+		cancel()
+	}
+	if s.asynq != nil {
+		s.asynq.Shutdown() // waits for in-flight sends, which wait for their records
+	}
+	stopRec()
+	wg.Wait()
+	return err
+}
+
+// Close releases connections. Call after Run returns.
+func (s *Server) Close() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	s.db.Close()
+}
+
+type redisPinger struct{ opt asynq.RedisConnOpt }
+
+func (p redisPinger) Ping(ctx context.Context) error {
+	c, ok := p.opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("unsupported redis client")
+	}
+	defer c.Close()
+	return c.Ping(ctx).Err()
+}

@@ -1,0 +1,159 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/crier-push/crier/internal/testenv"
+	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/server"
+	"github.com/crier-push/crier/storage"
+)
+
+// stack is a whole crier for one test: its own database and Redis, the
+// emulator, one tenant with a municipality, an organisation and keys, and a
+// running server.
+type stack struct {
+	t        *testing.T
+	db       *storage.DB
+	emu      *emulator.Emulator
+	base     string
+	tenant   storage.Tenant
+	muni     storage.Publisher
+	org      storage.Publisher
+	appKey   string
+	muniKey  string
+	orgKey   string
+	otherKey string // a second organisation's key
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	ctx := context.Background()
+	dbURL, _ := testenv.DBURL(t)
+	rds := testenv.StartRedis(t)
+
+	emu, err := emulator.New(emulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+
+	srv, err := server.New(ctx, server.Config{DatabaseURL: dbURL, RedisURL: rds.URL(), HTTPAddr: "127.0.0.1:0",
+		Concurrency: 20, ShutdownTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+		srv.Close()
+	})
+
+	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr()}
+	db := s.db
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.tenant, err = db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
+	must(err)
+	sa, err := emu.NewServiceAccount("sandefjord-app")
+	must(err)
+	must(db.SetFCM(ctx, s.tenant.ID, "sandefjord-app", sa, emu.FCMEndpoint()))
+	p8, err := emu.NewAPNsKey("TEAM123456", "KEY1234567", "no.sandefjord.app")
+	must(err)
+	must(db.SetAPNs(ctx, s.tenant.ID, storage.APNsSettings{KeyP8: p8, KeyID: "KEY1234567", TeamID: "TEAM123456",
+		Topic: "no.sandefjord.app", Host: emu.APNsHost(), RootCA: emu.CACertPEM()}))
+	s.muni, err = db.CreatePublisher(ctx, s.tenant.ID, "kommunen", "Sandefjord kommune", storage.RoleMunicipality)
+	must(err)
+	s.org, err = db.CreatePublisher(ctx, s.tenant.ID, "sandefjord-fotball", "Sandefjord Fotball", storage.RoleOrganisation)
+	must(err)
+	other, err := db.CreatePublisher(ctx, s.tenant.ID, "korpset", "Byens Musikkorps", storage.RoleOrganisation)
+	must(err)
+	s.appKey, err = db.NewAPIKey(ctx, s.tenant.ID, nil, "app")
+	must(err)
+	s.muniKey, err = db.NewAPIKey(ctx, s.tenant.ID, &s.muni.ID, "cms")
+	must(err)
+	s.orgKey, err = db.NewAPIKey(ctx, s.tenant.ID, &s.org.ID, "club site")
+	must(err)
+	s.otherKey, err = db.NewAPIKey(ctx, s.tenant.ID, &other.ID, "band site")
+	must(err)
+	return s
+}
+
+// do sends a JSON request and decodes the JSON answer into out (if not nil).
+func (s *stack) do(method, path, key string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// eventually polls f until it returns nil or the deadline passes.
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reached within %s: %v", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var errNotYet = errors.New("not yet")

@@ -1,0 +1,147 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Place is a named point a resident cares about.
+type Place struct {
+	Name string  `json:"name"`
+	Lat  float64 `json:"lat"`
+	Lon  float64 `json:"lon"`
+}
+
+// Device is one app installation and its resident's choices.
+type Device struct {
+	ID             int64
+	TenantID       int64
+	InstallationID string
+	Provider       string
+	Platform       string
+	Token          string
+	Locale         string
+	TimeZone       string
+	AppVersion     string
+	Follows        []int64
+	Mutes          []int64
+	Interests      []string
+	Areas          []int64
+	Places         []Place
+	// QuietStart and QuietEnd are local times of day ("22:00"); both empty
+	// when the device has no quiet hours.
+	QuietStart, QuietEnd string
+	Active               bool
+	DeactivatedReason    string
+	UpdatedAt            time.Time
+}
+
+const deviceColumns = `id, tenant_id, installation_id, provider, platform, token, locale, time_zone,
+	app_version, follows, mutes, interests, areas, places,
+	coalesce(to_char(quiet_start, 'HH24:MI'), ''), coalesce(to_char(quiet_end, 'HH24:MI'), ''),
+	active, coalesce(deactivated_reason, ''), updated_at`
+
+func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	var places []byte
+	err := row.Scan(&d.ID, &d.TenantID, &d.InstallationID, &d.Provider, &d.Platform, &d.Token, &d.Locale,
+		&d.TimeZone, &d.AppVersion, &d.Follows, &d.Mutes, &d.Interests, &d.Areas, &places,
+		&d.QuietStart, &d.QuietEnd, &d.Active, &d.DeactivatedReason, &d.UpdatedAt)
+	if err != nil {
+		return Device{}, err
+	}
+	if err := json.Unmarshal(places, &d.Places); err != nil {
+		return Device{}, fmt.Errorf("decode places: %w", err)
+	}
+	return d, nil
+}
+
+// DeviceByInstallation finds a device of a tenant by its installation id.
+func (db *DB) DeviceByInstallation(ctx context.Context, tenantID int64, installationID string) (Device, error) {
+	d, err := scanDevice(db.Pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE tenant_id = $1 AND installation_id = $2`, tenantID, installationID))
+	if err != nil {
+		return Device{}, notFound(err, fmt.Sprintf("device %q", installationID))
+	}
+	return d, nil
+}
+
+// PutDevice registers or replaces a device by (tenant, installation id) and
+// returns it with its id. Registering a token makes the device active again.
+// A token that another installation of the tenant held (the app was
+// reinstalled) moves to this one: the old installation is removed, since its
+// token can no longer reach anyone.
+func (db *DB) PutDevice(ctx context.Context, d Device) (Device, error) {
+	places, err := json.Marshal(nonNil(d.Places))
+	if err != nil {
+		return Device{}, fmt.Errorf("put device: encode places: %w", err)
+	}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return Device{}, fmt.Errorf("put device: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+
+	if _, err := tx.Exec(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND provider = $2 AND token = $3
+		AND installation_id <> $4`, d.TenantID, d.Provider, d.Token, d.InstallationID); err != nil {
+		return Device{}, fmt.Errorf("put device: release token: %w", err)
+	}
+	out, err := scanDevice(tx.QueryRow(ctx, `
+		INSERT INTO devices (tenant_id, installation_id, provider, platform, token, locale, time_zone,
+			app_version, follows, mutes, interests, areas, places, place_geom, quiet_start, quiet_end)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
+			(SELECT ST_SetSRID(ST_Collect(ST_MakePoint((p->>'lon')::float8, (p->>'lat')::float8)), 4326)::geometry(MultiPoint, 4326)
+			   FROM jsonb_array_elements($13::jsonb) p),
+			NULLIF($14, '')::time, NULLIF($15, '')::time)
+		ON CONFLICT (tenant_id, installation_id) DO UPDATE SET
+			provider = excluded.provider, platform = excluded.platform, token = excluded.token,
+			locale = excluded.locale, time_zone = excluded.time_zone, app_version = excluded.app_version,
+			follows = excluded.follows, mutes = excluded.mutes, interests = excluded.interests,
+			areas = excluded.areas, places = excluded.places, place_geom = excluded.place_geom,
+			quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end,
+			active = true, deactivated_at = NULL, deactivated_reason = NULL, updated_at = now()
+		RETURNING `+deviceColumns,
+		d.TenantID, d.InstallationID, d.Provider, d.Platform, d.Token, d.Locale, d.TimeZone, d.AppVersion,
+		nonNil(d.Follows), nonNil(d.Mutes), nonNil(d.Interests), nonNil(d.Areas), places, d.QuietStart, d.QuietEnd))
+	if err != nil {
+		return Device{}, fmt.Errorf("put device %q: %w", d.InstallationID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Device{}, fmt.Errorf("put device %q: commit: %w", d.InstallationID, err)
+	}
+	return out, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// DeleteDevice removes a device of a tenant.
+func (db *DB) DeleteDevice(ctx context.Context, tenantID int64, installationID string) error {
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2`,
+		tenantID, installationID)
+	if err != nil {
+		return fmt.Errorf("delete device %q: %w", installationID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete device %q: %w", installationID, ErrNotFound)
+	}
+	return nil
+}
+
+// DeactivateDevice marks a device's token dead, but only if the device still
+// has that token: a token the app rotated in the meantime stays active.
+func (db *DB) DeactivateDevice(ctx context.Context, deviceID int64, token, reason string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE devices SET active = false, deactivated_at = now(),
+		deactivated_reason = $3, updated_at = now() WHERE id = $1 AND token = $2 AND active`,
+		deviceID, token, reason)
+	if err != nil {
+		return fmt.Errorf("deactivate device %d: %w", deviceID, err)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Post states. A post is accepted, snapshotted into deliveries while
+// dispatching, then sending until every delivery has an outcome; or
+// cancelled.
+const (
+	PostAccepted    = "accepted"
+	PostDispatching = "dispatching"
+	PostSending     = "sending"
+	PostCancelled   = "cancelled"
+)
+
+// Post is a message from a feed.
+type Post struct {
+	ID             int64
+	TenantID       int64
+	FeedID         int64
+	PublisherID    int64
+	ExternalID     string
+	Title          string
+	Body           string
+	URL            string
+	Data           map[string]string
+	Tags           []string
+	Class          string
+	CollapseKey    string
+	PublishAt      time.Time
+	ExpiresAt      *time.Time
+	State          string
+	Audience       *int
+	DispatchCursor int64
+	CreatedAt      time.Time
+
+	// Read along with the post: the feed's slug and whether it is mandatory.
+	FeedSlug      string
+	FeedMandatory bool
+}
+
+const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.external_id, ''), p.title, p.body,
+	p.url, p.data, p.tags, p.class, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
+	p.dispatch_cursor, p.created_at, f.slug, f.mandatory`
+
+func scanPost(row pgx.Row) (Post, error) {
+	var p Post
+	var data []byte
+	err := row.Scan(&p.ID, &p.TenantID, &p.FeedID, &p.PublisherID, &p.ExternalID, &p.Title, &p.Body,
+		&p.URL, &data, &p.Tags, &p.Class, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
+		&p.DispatchCursor, &p.CreatedAt, &p.FeedSlug, &p.FeedMandatory)
+	if err != nil {
+		return Post{}, err
+	}
+	if err := json.Unmarshal(data, &p.Data); err != nil {
+		return Post{}, fmt.Errorf("decode post data: %w", err)
+	}
+	return p, nil
+}
+
+// CreatePost stores a new post. A post with the publisher's external id
+// already stored is returned instead, with created false: CMS retries never
+// make a second post.
+func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, err error) {
+	data, err := json.Marshal(p.Data)
+	if err != nil {
+		return Post{}, false, fmt.Errorf("create post: encode data: %w", err)
+	}
+	if p.Data == nil {
+		data = []byte("{}")
+	}
+	var extID *string
+	if p.ExternalID != "" {
+		extID = &p.ExternalID
+	}
+	publishAt := p.PublishAt
+	if publishAt.IsZero() {
+		publishAt = time.Now()
+	}
+	var id int64
+	err = db.Pool.QueryRow(ctx, `INSERT INTO posts (tenant_id, feed_id, publisher_id, external_id, title, body,
+		url, data, tags, class, collapse_key, publish_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (publisher_id, external_id) DO NOTHING RETURNING id`,
+		p.TenantID, p.FeedID, p.PublisherID, extID, p.Title, p.Body, p.URL, data, nonNil(p.Tags), p.Class,
+		p.CollapseKey, publishAt, p.ExpiresAt).Scan(&id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = db.Pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
+			p.PublisherID, p.ExternalID).Scan(&id)
+		if err != nil {
+			return Post{}, false, notFound(err, fmt.Sprintf("post with external id %q", p.ExternalID))
+		}
+	case err != nil:
+		return Post{}, false, fmt.Errorf("create post: %w", err)
+	default:
+		created = true
+	}
+	out, err = db.Post(ctx, p.TenantID, id)
+	return out, created, err
+}
+
+// Post loads a post of a tenant.
+func (db *DB) Post(ctx context.Context, tenantID, id int64) (Post, error) {
+	p, err := scanPost(db.Pool.QueryRow(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
+		WHERE p.tenant_id = $1 AND p.id = $2`, tenantID, id))
+	if err != nil {
+		return Post{}, notFound(err, fmt.Sprintf("post %d", id))
+	}
+	return p, nil
+}
+
+// PostByID loads a post whatever its tenant; for the dispatcher and workers,
+// whose tasks carry only ids.
+func (db *DB) PostByID(ctx context.Context, id int64) (Post, error) {
+	p, err := scanPost(db.Pool.QueryRow(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
+		WHERE p.id = $1`, id))
+	if err != nil {
+		return Post{}, notFound(err, fmt.Sprintf("post %d", id))
+	}
+	return p, nil
+}
+
+// Progress is what became of a post's deliveries.
+type Progress struct {
+	Counts      map[string]int
+	Total       int
+	FirstSentAt *time.Time
+	LastSentAt  *time.Time
+}
+
+// Pending reports how many deliveries have no final outcome yet.
+func (p Progress) Pending() int { return p.Counts["pending"] + p.Counts["deferred"] }
+
+// PostProgress counts a post's deliveries by state.
+func (db *DB) PostProgress(ctx context.Context, postID int64) (Progress, error) {
+	pr := Progress{Counts: map[string]int{}}
+	rows, err := db.Pool.Query(ctx, `SELECT state, count(*), min(sent_at), max(sent_at)
+		FROM deliveries WHERE post_id = $1 GROUP BY state`, postID)
+	if err != nil {
+		return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state string
+		var n int
+		var first, last *time.Time
+		if err := rows.Scan(&state, &n, &first, &last); err != nil {
+			return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
+		}
+		pr.Counts[state] = n
+		pr.Total += n
+		if first != nil && (pr.FirstSentAt == nil || first.Before(*pr.FirstSentAt)) {
+			pr.FirstSentAt = first
+		}
+		if last != nil && (pr.LastSentAt == nil || last.After(*pr.LastSentAt)) {
+			pr.LastSentAt = last
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
+	}
+	return pr, nil
+}

@@ -1,0 +1,127 @@
+// Package tasks defines crier's asynq tasks: their types, payloads, ids and
+// queues, so the API, the dispatcher and the worker agree on them in one
+// place.
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/crier-push/crier/providers"
+)
+
+// Task types.
+const (
+	TypeDispatch = "post:dispatch"
+	TypeSend     = "push:send"
+)
+
+// Queues, served in strict priority order: an emergency alert (its dispatch
+// and its sends) overtakes everything, dispatches overtake sends so a new
+// post starts at once, and official news overtakes community posts.
+const (
+	QueueEmergency = "emergency"
+	QueueDispatch  = "dispatch"
+	QueueOfficial  = "official"
+	QueueCommunity = "community"
+)
+
+// Queues returns the queues with their priorities for asynq.Config.Queues.
+func Queues() map[string]int {
+	return map[string]int{QueueEmergency: 8, QueueDispatch: 4, QueueOfficial: 2, QueueCommunity: 1}
+}
+
+// SendQueue is the queue for a class's sends.
+func SendQueue(class string) string {
+	switch class {
+	case providers.ClassEmergency:
+		return QueueEmergency
+	case providers.ClassOfficial:
+		return QueueOfficial
+	}
+	return QueueCommunity
+}
+
+// MaxSendRetries bounds how often one send is retried before it fails.
+const MaxSendRetries = 12
+
+// Send is one push to one device: ids, the provider and the token only
+// (about 150 bytes); the content is read from the post.
+type Send struct {
+	PostID   int64  `json:"p"`
+	DeviceID int64  `json:"d"`
+	TenantID int64  `json:"t"`
+	Provider string `json:"v"`
+	Token    string `json:"k"`
+}
+
+// SendID is the task id of a send: one per post and device, so an enqueue
+// repeated after a crash is refused while the first is still queued.
+func SendID(postID, deviceID int64) string {
+	return "s:" + strconv.FormatInt(postID, 10) + ":" + strconv.FormatInt(deviceID, 10)
+}
+
+// NewSend makes the task of a send and its options. No Retention: the
+// history of a send lives in Postgres.
+func NewSend(s Send, class string) (*asynq.Task, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode send task: %w", err)
+	}
+	return asynq.NewTask(TypeSend, b,
+		asynq.TaskID(SendID(s.PostID, s.DeviceID)),
+		asynq.Queue(SendQueue(class)),
+		asynq.MaxRetry(MaxSendRetries),
+		asynq.Timeout(30*time.Second),
+	), nil
+}
+
+// ParseSend decodes a send task's payload.
+func ParseSend(payload []byte) (Send, error) {
+	var s Send
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return Send{}, fmt.Errorf("decode send task: %w", err)
+	}
+	if s.PostID == 0 || s.DeviceID == 0 || s.Token == "" || s.Provider == "" {
+		return Send{}, fmt.Errorf("decode send task: missing fields in %q", payload)
+	}
+	return s, nil
+}
+
+// Dispatch asks for a post to be dispatched.
+type Dispatch struct {
+	PostID int64 `json:"post_id"`
+}
+
+// NewDispatch makes the dispatch task of a post, to be processed at its
+// publish time. The id makes enqueuing it twice harmless.
+func NewDispatch(postID int64, class string, at time.Time) (*asynq.Task, error) {
+	b, err := json.Marshal(Dispatch{PostID: postID})
+	if err != nil {
+		return nil, fmt.Errorf("encode dispatch task: %w", err)
+	}
+	queue := QueueDispatch
+	if class == providers.ClassEmergency {
+		queue = QueueEmergency
+	}
+	return asynq.NewTask(TypeDispatch, b,
+		asynq.TaskID("dispatch:"+strconv.FormatInt(postID, 10)),
+		asynq.Queue(queue),
+		asynq.ProcessAt(at),
+		asynq.MaxRetry(25),
+		asynq.Timeout(30*time.Minute),
+	), nil
+}
+
+// ParseDispatch decodes a dispatch task's payload.
+func ParseDispatch(payload []byte) (Dispatch, error) {
+	var d Dispatch
+	if err := json.Unmarshal(payload, &d); err != nil || d.PostID == 0 {
+		return Dispatch{}, fmt.Errorf("decode dispatch task %q: %w", payload, err)
+	}
+	return d, nil
+}

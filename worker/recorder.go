@@ -1,0 +1,108 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/crier-push/crier/storage"
+)
+
+// Recorder writes send outcomes in batches by group commit: each sender
+// hands its outcome over and waits, while one loop writes whatever has
+// gathered in one round trip. Under load, batches fill up by themselves;
+// when idle, an outcome is written at once.
+type Recorder struct {
+	db       *storage.DB
+	in       chan pending
+	maxBatch int
+	logger   *slog.Logger
+}
+
+type pending struct {
+	out  storage.Outcome
+	done chan error
+}
+
+// RecorderConfig tunes a Recorder.
+type RecorderConfig struct {
+	MaxBatch int // default 500
+	Logger   *slog.Logger
+}
+
+// NewRecorder makes a Recorder; run it with Run.
+func NewRecorder(db *storage.DB, cfg RecorderConfig) *Recorder {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{db: db, in: make(chan pending, 4096), maxBatch: cmp.Or(cfg.MaxBatch, 500), logger: cfg.Logger}
+}
+
+// Record hands an outcome over and waits until it is written.
+func (r *Recorder) Record(ctx context.Context, o storage.Outcome) error {
+	p := pending{out: o, done: make(chan error, 1)}
+	select {
+	case r.in <- p:
+	case <-ctx.Done():
+		return fmt.Errorf("record outcome: %w", ctx.Err())
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("record outcome: %w", ctx.Err())
+	}
+}
+
+// Run writes batches until ctx ends, then writes what is left.
+func (r *Recorder) Run(ctx context.Context) {
+	for {
+		var first pending
+		select {
+		case first = <-r.in:
+		case <-ctx.Done():
+			r.drain()
+			return
+		}
+		r.flush(context.WithoutCancel(ctx), r.gather(first))
+	}
+}
+
+func (r *Recorder) gather(first pending) []pending {
+	batch := []pending{first}
+	for len(batch) < r.maxBatch {
+		select {
+		case p := <-r.in:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (r *Recorder) drain() {
+	for {
+		select {
+		case p := <-r.in:
+			r.flush(context.Background(), r.gather(p))
+		default:
+			return
+		}
+	}
+}
+
+func (r *Recorder) flush(ctx context.Context, batch []pending) {
+	outs := make([]storage.Outcome, len(batch))
+	for i, p := range batch {
+		outs[i] = p.out
+	}
+	err := r.db.RecordOutcomes(ctx, outs)
+	if err != nil {
+		r.logger.Error("record outcomes", slog.Int("count", len(outs)), slog.Any("error", err))
+	}
+	for _, p := range batch {
+		p.done <- err
+	}
+}

@@ -1,0 +1,184 @@
+// Package worker sends push tasks: it loads the post (cached), picks the
+// tenant's provider client, sends, classifies the provider's answer through
+// one table into a delivery state and an action, and records outcomes in
+// group-committed batches.
+package worker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/crier-push/crier/providers"
+	"github.com/crier-push/crier/storage"
+	"github.com/crier-push/crier/tasks"
+)
+
+// Sender pushes one message through one provider; providers/fcm and
+// providers/apns clients are Senders.
+type Sender interface {
+	Send(ctx context.Context, m providers.Message) (string, error)
+}
+
+// Senders finds the Sender of a tenant's provider.
+type Senders interface {
+	Sender(ctx context.Context, tenantID int64, provider string) (Sender, error)
+}
+
+// ErrNotConfigured: the tenant has no credentials for the provider.
+var ErrNotConfigured = errors.New("provider not configured for tenant")
+
+// Config tunes a Worker.
+type Config struct {
+	// PostCacheTTL is how long a loaded post is trusted; a cancellation is
+	// seen within it. Default 1s.
+	PostCacheTTL time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.PostCacheTTL = cmp.Or(c.PostCacheTTL, time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Worker handles push:send tasks.
+type Worker struct {
+	db       *storage.DB
+	senders  Senders
+	posts    *postCache
+	recorder *Recorder
+	cfg      Config
+}
+
+// New makes a Worker. Its recorder must be running (see Recorder.Run).
+func New(db *storage.DB, senders Senders, recorder *Recorder, cfg Config) *Worker {
+	cfg = cfg.WithDefaults()
+	return &Worker{db: db, senders: senders, recorder: recorder, cfg: cfg,
+		posts: newPostCache(db, cfg.PostCacheTTL, cfg.Now)}
+}
+
+// action is what crier does about one kind of provider answer.
+type action struct {
+	state        string // the delivery's state; pending means "will retry"
+	retry        bool   // let asynq retry the task
+	deactivate   bool   // the device's token is dead
+	countAttempt bool   // counts against the retry budget
+}
+
+// actions is the one table from provider outcome to what crier does.
+var actions = map[providers.Kind]action{
+	0:                    {state: storage.DeliverySent, countAttempt: true},
+	providers.Retry:      {state: storage.DeliveryPending, retry: true, countAttempt: true},
+	providers.Throttled:  {state: storage.DeliveryPending, retry: true},
+	providers.TokenDead:  {state: storage.DeliveryDeadToken, deactivate: true, countAttempt: true},
+	providers.Invalid:    {state: storage.DeliveryFailed, countAttempt: true},
+	providers.AuthBroken: {state: storage.DeliveryPending, retry: true},
+}
+
+// ProcessTask handles a push:send task.
+func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	s, err := tasks.ParseSend(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	post, err := w.posts.get(ctx, s.PostID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("send %s: %w: %w", tasks.SendID(s.PostID, s.DeviceID), err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+	}
+	out := storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID}
+	switch {
+	case post.State == storage.PostCancelled:
+		out.State, out.Reason = storage.DeliveryCancelled, "post_cancelled"
+		return w.record(ctx, out, nil)
+	case post.ExpiresAt != nil && !w.cfg.Now().Before(*post.ExpiresAt):
+		out.State, out.Reason = storage.DeliveryExpired, "post_expired"
+		return w.record(ctx, out, nil)
+	}
+
+	sender, err := w.senders.Sender(ctx, s.TenantID, s.Provider)
+	if errors.Is(err, ErrNotConfigured) {
+		out.State, out.Reason, out.Error, out.CountAttempt = storage.DeliveryFailed, "provider_not_configured", err.Error(), true
+		return w.record(ctx, out, fmt.Errorf("send %s: %w: %w", tasks.SendID(s.PostID, s.DeviceID), err, asynq.SkipRetry))
+	}
+	if err != nil {
+		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+	}
+	msg := providers.Message{PostID: post.ID, DeviceID: s.DeviceID, Token: s.Token, Title: post.Title,
+		Body: post.Body, URL: post.URL, Data: post.Data, Class: post.Class, CollapseKey: post.CollapseKey}
+	if post.ExpiresAt != nil {
+		msg.ExpiresAt = *post.ExpiresAt
+	}
+	id, sendErr := sender.Send(ctx, msg)
+	kind := providers.Kind(0)
+	if sendErr != nil {
+		kind = providers.KindOf(sendErr)
+	}
+	act := actions[kind]
+	out.State, out.ProviderMessageID, out.CountAttempt = act.state, id, act.countAttempt
+	if sendErr != nil {
+		out.Error = sendErr.Error()
+		out.Reason = kind.String()
+		var pe *providers.Error
+		if errors.As(sendErr, &pe) && pe.Reason != "" {
+			out.Reason = pe.Reason
+		}
+	}
+	var taskErr error
+	if act.retry {
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		if retried >= maxRetry {
+			out.State = storage.DeliveryFailed
+		} else {
+			taskErr = fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), sendErr)
+		}
+	} else if sendErr != nil && act.state != storage.DeliverySent {
+		w.cfg.Logger.Debug("send failed for good", slog.Int64("post_id", s.PostID), slog.Int64("device_id", s.DeviceID),
+			slog.String("reason", out.Reason))
+	}
+	if act.deactivate {
+		if err := w.db.DeactivateDevice(ctx, s.DeviceID, s.Token, out.Reason); err != nil {
+			return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+		}
+	}
+	return w.record(ctx, out, taskErr)
+}
+
+// record writes the outcome (group-committed with other sends) before the
+// task is acknowledged, so an acknowledged send always has its outcome.
+func (w *Worker) record(ctx context.Context, out storage.Outcome, taskErr error) error {
+	if err := w.recorder.Record(ctx, out); err != nil {
+		return fmt.Errorf("record outcome of %s: %w", tasks.SendID(out.PostID, out.DeviceID), err)
+	}
+	return taskErr
+}
+
+// RetryDelay is asynq's RetryDelayFunc for sends: the provider's Retry-After
+// when it gave one, otherwise exponential backoff from 1s up to 10 minutes
+// with full jitter around the middle.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.RetryAfter > 0 {
+		return pe.RetryAfter
+	}
+	base := time.Second << min(n, 10)
+	base = min(base, 10*time.Minute)
+	return base/2 + rand.N(base)
+}
