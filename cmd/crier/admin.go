@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/crier-push/crier/storage"
+)
+
+// openDB opens the database for an operator command.
+func openDB(ctx context.Context, c common) (*storage.DB, error) {
+	return storage.Open(ctx, storage.Config{URL: c.DatabaseURL, MaxConns: 2})
+}
+
+func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("tenant: want a subcommand: create, fcm or apns")
+	}
+	fs := newFlags("tenant "+args[0], stderr)
+	var c common
+	c.register(fs, getenv)
+	slug := fs.String("slug", "", "tenant slug (create) or the tenant to change")
+	switch args[0] {
+	case "create":
+		name := fs.String("name", "", "display name")
+		tz := fs.String("time-zone", "Europe/Oslo", "the tenant's time zone")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "slug", "name"); err != nil {
+			return err
+		}
+		db, err := openDB(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		t, err := db.CreateTenant(ctx, *slug, *name, *tz)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "tenant %s created (id %d)\n", t.Slug, t.ID)
+		return nil
+	case "fcm":
+		project := fs.String("project", "", "Firebase project id")
+		saFile := fs.String("service-account", "", "service account JSON key file")
+		endpoint := fs.String("endpoint", "", "FCM v1 base URL (default Google's; the emulator's for tests)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "slug", "project", "service-account"); err != nil {
+			return err
+		}
+		sa, err := readFile(*saFile)
+		if err != nil {
+			return err
+		}
+		return withTenant(ctx, c, *slug, func(db *storage.DB, t storage.Tenant) error {
+			if err := db.SetFCM(ctx, t.ID, *project, sa, *endpoint); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "FCM credentials of %s set (project %s)\n", t.Slug, *project)
+			return nil
+		})
+	case "apns":
+		keyFile := fs.String("key", "", ".p8 signing key file")
+		keyID := fs.String("key-id", "", "key id")
+		teamID := fs.String("team-id", "", "team id")
+		topic := fs.String("topic", "", "the app's bundle id")
+		host := fs.String("host", "", "APNs host (default Apple's production host)")
+		caFile := fs.String("ca", "", "extra CA certificate to trust (the emulator's ca.pem)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "slug", "key", "key-id", "team-id", "topic"); err != nil {
+			return err
+		}
+		p8, err := readFile(*keyFile)
+		if err != nil {
+			return err
+		}
+		var ca []byte
+		if *caFile != "" {
+			if ca, err = readFile(*caFile); err != nil {
+				return err
+			}
+		}
+		return withTenant(ctx, c, *slug, func(db *storage.DB, t storage.Tenant) error {
+			if err := db.SetAPNs(ctx, t.ID, storage.APNsSettings{KeyP8: p8, KeyID: *keyID, TeamID: *teamID,
+				Topic: *topic, Host: *host, RootCA: ca}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "APNs credentials of %s set (topic %s)\n", t.Slug, *topic)
+			return nil
+		})
+	}
+	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm or apns", args[0])
+}
+
+func withTenant(ctx context.Context, c common, slug string, f func(*storage.DB, storage.Tenant) error) error {
+	db, err := openDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	t, err := db.TenantBySlug(ctx, slug)
+	if err != nil {
+		return err
+	}
+	return f(db, t)
+}
+
+func cmdPublisher(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return fmt.Errorf("publisher: want: publisher create -tenant T -slug S -name N -role municipality|organisation")
+	}
+	fs := newFlags("publisher create", stderr)
+	var c common
+	c.register(fs, getenv)
+	tenant := fs.String("tenant", "", "tenant slug")
+	slug := fs.String("slug", "", "publisher slug")
+	name := fs.String("name", "", "display name")
+	role := fs.String("role", storage.RoleOrganisation, "municipality or organisation")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := required(fs, "tenant", "slug", "name"); err != nil {
+		return err
+	}
+	if *role != storage.RoleMunicipality && *role != storage.RoleOrganisation {
+		return fmt.Errorf("publisher: -role must be municipality or organisation, not %q", *role)
+	}
+	return withTenant(ctx, c, *tenant, func(db *storage.DB, t storage.Tenant) error {
+		p, err := db.CreatePublisher(ctx, t.ID, *slug, *name, *role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "publisher %s (%s) created (id %d)\n", p.Slug, p.Role, p.ID)
+		return nil
+	})
+}
+
+func cmdFeed(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return fmt.Errorf("feed: want: feed create -tenant T -publisher P -slug S -name N [-mandatory]")
+	}
+	fs := newFlags("feed create", stderr)
+	var c common
+	c.register(fs, getenv)
+	tenant := fs.String("tenant", "", "tenant slug")
+	publisher := fs.String("publisher", "", "owning publisher's slug")
+	slug := fs.String("slug", "", "feed slug")
+	name := fs.String("name", "", "display name")
+	mandatory := fs.Bool("mandatory", false, "every device of the tenant gets this feed (municipality feeds only)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := required(fs, "tenant", "publisher", "slug", "name"); err != nil {
+		return err
+	}
+	return withTenant(ctx, c, *tenant, func(db *storage.DB, t storage.Tenant) error {
+		p, err := db.PublisherBySlug(ctx, t.ID, *publisher)
+		if err != nil {
+			return err
+		}
+		if *mandatory && p.Role != storage.RoleMunicipality {
+			return fmt.Errorf("feed: only the municipality's feeds can be mandatory")
+		}
+		f, err := db.CreateFeed(ctx, t.ID, p.ID, *slug, *name, *mandatory)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "feed %s created (id %d, mandatory %v)\n", f.Slug, f.ID, f.Mandatory)
+		return nil
+	})
+}
+
+func cmdKey(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return fmt.Errorf("key: want: key create -tenant T [-publisher P] [-name N]")
+	}
+	fs := newFlags("key create", stderr)
+	var c common
+	c.register(fs, getenv)
+	tenant := fs.String("tenant", "", "tenant slug")
+	publisher := fs.String("publisher", "", "publisher slug for a publisher key; none for an app key")
+	name := fs.String("name", "", "what the key is for")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := required(fs, "tenant"); err != nil {
+		return err
+	}
+	return withTenant(ctx, c, *tenant, func(db *storage.DB, t storage.Tenant) error {
+		var pubID *int64
+		if *publisher != "" {
+			p, err := db.PublisherBySlug(ctx, t.ID, *publisher)
+			if err != nil {
+				return err
+			}
+			pubID = &p.ID
+		}
+		key, err := db.NewAPIKey(ctx, t.ID, pubID, *name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, key)
+		fmt.Fprintln(stderr, "keep this key: it is stored hashed and cannot be shown again")
+		return nil
+	})
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/server"
+	"github.com/crier-push/crier/storage"
+)
+
+// cmdServe runs crier in one of its roles.
+func cmdServe(role string) func(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+		fs := newFlags(role, stderr)
+		var c common
+		c.register(fs, getenv)
+		addr := fs.String("addr", envOr(getenv, "CRIER_ADDR", ":8080"), "API listen address (env CRIER_ADDR)")
+		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once")
+		migrate := fs.Bool("migrate", true, "apply migrations before starting")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		log := c.logger(stderr)
+		cfg := server.Config{DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, HTTPAddr: *addr,
+			Concurrency: *concurrency, Logger: log, API: role == "serve" || role == "api",
+			Worker: role == "serve" || role == "worker"}
+		if *migrate {
+			if err := migrateDB(ctx, c.DatabaseURL, log); err != nil {
+				return err
+			}
+		}
+		srv, err := server.New(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		log.Info("crier started", slog.String("role", role), slog.String("addr", srv.Addr()))
+		return srv.Run(ctx)
+	}
+}
+
+func envOr(getenv env, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func migrateDB(ctx context.Context, url string, log *slog.Logger) error {
+	db, err := storage.Open(ctx, storage.Config{URL: url, MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", slog.Any("versions", applied))
+	}
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", stderr)
+	var c common
+	c.register(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return migrateDB(ctx, c.DatabaseURL, c.logger(stderr))
+}
+
+func cmdEmulator(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlags("emulator", stderr)
+	fcmAddr := fs.String("fcm-addr", "127.0.0.1:4010", "FCM, OAuth and /emulator/* listen address (plain HTTP)")
+	apnsAddr := fs.String("apns-addr", "127.0.0.1:4011", "APNs listen address (HTTP/2 over TLS)")
+	stateDir := fs.String("state", ".crier/emulator", "directory of the emulator's certificate and credentials")
+	latency := fs.Duration("latency", 0, "added to every answer, as a provider round trip")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := common{LogLevel: *logLevel}.logger(stderr)
+	st, err := emulator.LoadOrCreateState(*stateDir)
+	if err != nil {
+		return err
+	}
+	emu, err := emulator.New(emulator.Config{FCMAddr: *fcmAddr, APNsAddr: *apnsAddr, Latency: *latency,
+		State: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := emu.Start(); err != nil {
+		return err
+	}
+	defer emu.Close()
+	fmt.Fprintf(stdout, `emulator running
+  FCM endpoint:  %s   (project %s)
+  OAuth tokens:  %s
+  APNs host:     %s   (team %s, key %s, topics %v)
+  summary:       %s
+  credentials:   %s (service-account.json, apns-key.p8, ca.pem)
+`, emu.FCMEndpoint(), st.ProjectID, emu.TokenURI(), emu.APNsHost(), st.TeamID, st.KeyID, st.Topics,
+		emu.SummaryURL(), *stateDir)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,309 @@
+// Package demo sets up a demo of crier on this machine: the municipality of
+// Sandefjord as a tenant, with its publishers, feeds and the Vestfold
+// municipalities as areas, a few hundred emulator devices registered through
+// the API, and a first post delivered through the real FCM and APNs client
+// libraries to the emulator.
+package demo
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/server"
+	"github.com/crier-push/crier/storage"
+)
+
+//go:embed vestfold-kommuner-2024.geojson
+var vestfold []byte
+
+// Config says where the services are and how big the demo is.
+type Config struct {
+	DatabaseURL string
+	RedisURL    string
+	Addr        string // API address, default ":8080"
+	Devices     int    // default 300
+	Out         io.Writer
+	Logger      *slog.Logger
+}
+
+// Run sets the demo up, publishes a post, waits for it to be delivered,
+// prints how to look around, and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.Addr = cmp.Or(cfg.Addr, ":8080")
+	cfg.Devices = cmp.Or(cfg.Devices, 300)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	out := cfg.Out
+
+	emu, err := emulator.New(emulator.Config{FCMAddr: "127.0.0.1:4010", APNsAddr: "127.0.0.1:4011"})
+	if err != nil {
+		return err
+	}
+	if err := emu.Start(); err != nil {
+		return fmt.Errorf("start emulator (are ports 4010/4011 free?): %w", err)
+	}
+	defer emu.Close()
+
+	db, err := storage.Open(ctx, storage.Config{URL: cfg.DatabaseURL, MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	keys, err := seed(ctx, db, emu)
+	if err != nil {
+		return fmt.Errorf("seed demo tenant: %w", err)
+	}
+
+	srv, err := server.New(ctx, server.Config{DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL,
+		HTTPAddr: cfg.Addr, Concurrency: 50, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	base := "http://" + strings.Replace(srv.Addr(), "[::]", "localhost", 1)
+
+	c := client{base: base}
+	fmt.Fprintf(out, "crier is up at %s; registering %d emulator devices through the API...\n", base, cfg.Devices)
+	if err := registerDevices(ctx, c, keys.app, cfg.Devices); err != nil {
+		return err
+	}
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	post := map[string]any{"feed": "viktig", "title": "Velkommen til crier",
+		"body": "Sandefjord kommune sender nå varsler gjennom crier.",
+		"url":  "https://www.sandefjord.kommune.no/", "data": map[string]string{"kind": "welcome"},
+		"external_id": fmt.Sprintf("demo-welcome-%d", time.Now().Unix())}
+	if _, err := c.do(ctx, "POST", "/v1/posts", keys.muni, post, &created); err != nil {
+		return fmt.Errorf("publish demo post: %w", err)
+	}
+	status := fmt.Sprintf("%s/v1/posts/%d", base, created.ID)
+	fmt.Fprintf(out, "published post %d to the mandatory feed \"viktig\"; status: %s\n", created.ID, status)
+
+	var st struct {
+		State  string         `json:"state"`
+		Counts map[string]int `json:"counts"`
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for st.State != "done" {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo post not delivered within 2 minutes: %v", st.Counts)
+		}
+		if _, err := c.do(ctx, "GET", fmt.Sprintf("/v1/posts/%d", created.ID), keys.muni, nil, &st); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "delivered: sent %d, dead tokens %d, failed %d\n\n", st.Counts["sent"], st.Counts["dead_token"], st.Counts["failed"])
+	fmt.Fprintf(out, `Look around:
+  curl -s -H 'Authorization: Bearer %[2]s' %[3]s | jq
+  curl -s %[4]s | jq                     # what the emulator received
+Publish as Sandefjord Fotball (an organisation):
+  curl -s -X POST %[1]s/v1/posts -H 'Authorization: Bearer %[5]s' -H 'Content-Type: application/json' \
+    -d '{"feed": "fotball", "title": "Kampstart 18:00", "body": "Søndagens kamp er flyttet.", "url": "https://example.org/kamp"}'
+Register a device (app key):
+  curl -s -X PUT %[1]s/v1/devices/my-phone -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
+    -d '{"provider": "fcm", "token": "emu-ok-my-phone", "follows": ["fotball"], "interests": ["kultur"]}'
+Keys of this run: municipality %[2]s, organisation %[5]s, app %[6]s
+Press Ctrl-C to stop.
+`, base, keys.muni, status, emu.SummaryURL(), keys.org, keys.app)
+
+	select {
+	case <-ctx.Done():
+		stop()
+		return <-done
+	case err := <-done:
+		return err
+	}
+}
+
+type demoKeys struct{ app, muni, org string }
+
+// seed creates (or finds) the demo tenant and points its credentials at this
+// run's emulator. It can run again on the same database.
+func seed(ctx context.Context, db *storage.DB, emu *emulator.Emulator) (demoKeys, error) {
+	var keys demoKeys
+	t, err := db.TenantBySlug(ctx, "sandefjord")
+	if errors.Is(err, storage.ErrNotFound) {
+		t, err = db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
+	}
+	if err != nil {
+		return keys, err
+	}
+	const project, team, keyID, topic = "sandefjord-demo", "DEMOTEAM01", "DEMOKEY001", "no.sandefjord.app"
+	sa, err := emu.NewServiceAccount(project)
+	if err != nil {
+		return keys, err
+	}
+	if err := db.SetFCM(ctx, t.ID, project, sa, emu.FCMEndpoint()); err != nil {
+		return keys, err
+	}
+	p8, err := emu.NewAPNsKey(team, keyID, topic)
+	if err != nil {
+		return keys, err
+	}
+	if err := db.SetAPNs(ctx, t.ID, storage.APNsSettings{KeyP8: p8, KeyID: keyID, TeamID: team, Topic: topic,
+		Host: emu.APNsHost(), RootCA: emu.CACertPEM()}); err != nil {
+		return keys, err
+	}
+	pubs := map[string]storage.Publisher{}
+	for _, p := range []struct{ slug, name, role string }{
+		{"kommunen", "Sandefjord kommune", storage.RoleMunicipality},
+		{"sandefjord-fotball", "Sandefjord Fotball", storage.RoleOrganisation},
+		{"frivilligsentralen", "Sandefjord Frivilligsentral", storage.RoleOrganisation},
+	} {
+		pub, err := db.PublisherBySlug(ctx, t.ID, p.slug)
+		if errors.Is(err, storage.ErrNotFound) {
+			pub, err = db.CreatePublisher(ctx, t.ID, p.slug, p.name, p.role)
+		}
+		if err != nil {
+			return keys, err
+		}
+		pubs[p.slug] = pub
+	}
+	for _, f := range []struct {
+		pub, slug, name string
+		mandatory       bool
+	}{
+		{"kommunen", "viktig", "Viktige meldinger", true},
+		{"kommunen", "nyheter", "Nyheter fra kommunen", false},
+		{"kommunen", "veiarbeid", "Veiarbeid", false},
+		{"sandefjord-fotball", "fotball", "Sandefjord Fotball", false},
+		{"frivilligsentralen", "frivillig", "Frivillig i Sandefjord", false},
+	} {
+		if _, err := db.CreateFeed(ctx, t.ID, pubs[f.pub].ID, f.slug, f.name, f.mandatory); err != nil && !errors.Is(err, storage.ErrConflict) {
+			return keys, err
+		}
+	}
+	if err := importAreas(ctx, db, t.ID); err != nil {
+		return keys, err
+	}
+	muni, org := pubs["kommunen"].ID, pubs["sandefjord-fotball"].ID
+	if keys.app, err = db.NewAPIKey(ctx, t.ID, nil, "demo app"); err != nil {
+		return keys, err
+	}
+	if keys.muni, err = db.NewAPIKey(ctx, t.ID, &muni, "demo cms"); err != nil {
+		return keys, err
+	}
+	if keys.org, err = db.NewAPIKey(ctx, t.ID, &org, "demo club"); err != nil {
+		return keys, err
+	}
+	return keys, nil
+}
+
+// importAreas stores the Vestfold municipalities as the tenant's areas.
+func importAreas(ctx context.Context, db *storage.DB, tenantID int64) error {
+	var fc struct {
+		Features []struct {
+			Properties struct {
+				Name string `json:"kommunenavn"`
+			} `json:"properties"`
+			Geometry json.RawMessage `json:"geometry"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(vestfold, &fc); err != nil {
+		return fmt.Errorf("read vestfold areas: %w", err)
+	}
+	slug := strings.NewReplacer("æ", "ae", "ø", "o", "å", "a", " ", "-")
+	for _, f := range fc.Features {
+		if _, err := db.PutArea(ctx, tenantID, slug.Replace(strings.ToLower(f.Properties.Name)), f.Properties.Name, f.Geometry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerDevices registers n emulator devices through the API, as apps
+// would: two in three Android, a few with dead tokens, homes around
+// Sandefjord, and a mix of follows and interests.
+func registerDevices(ctx context.Context, c client, appKey string, n int) error {
+	rng := rand.New(rand.NewPCG(2026, 11))
+	feeds := []string{"nyheter", "veiarbeid", "fotball", "frivillig"}
+	interests := []string{"fotball", "kultur", "friluft", "skole", "eldre"}
+	for i := 1; i <= n; i++ {
+		b := emulator.Behaviour{Kind: emulator.Accept}
+		if rng.IntN(100) < 3 {
+			b.Kind = emulator.Unregistered
+		}
+		body := map[string]any{"locale": "nb", "time_zone": "Europe/Oslo",
+			"follows": pick(rng, feeds), "interests": pick(rng, interests),
+			"places": []map[string]any{{"name": "home", "lat": 59.10 + rng.Float64()*0.12, "lon": 10.15 + rng.Float64()*0.15}},
+			"areas":  []string{"sandefjord"}}
+		if i%3 == 0 {
+			body["provider"], body["token"] = "apns", emulator.APNsToken(b, uint64(i))
+		} else {
+			body["provider"], body["token"] = "fcm", emulator.FCMToken(b, fmt.Sprintf("demo%04d", i))
+		}
+		if _, err := c.do(ctx, "PUT", fmt.Sprintf("/v1/devices/demo-%04d", i), appKey, body, nil); err != nil {
+			return fmt.Errorf("register demo device %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func pick(rng *rand.Rand, from []string) []string {
+	out := []string{}
+	for _, s := range from {
+		if rng.IntN(3) == 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type client struct{ base string }
+
+func (c client) do(ctx context.Context, method, path, key string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: decode: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
