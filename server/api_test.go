@@ -1,0 +1,995 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/storage"
+)
+
+// apiError is the API's error body.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// errorWant is what a test checks of an error answer; the message must be
+// there but its wording is free.
+type errorWant struct {
+	Status int
+	Code   string
+	Field  string
+}
+
+// postCreated is the answer to POST /v1/posts.
+type postCreated struct {
+	ID        int64  `json:"id"`
+	State     string `json:"state"`
+	Duplicate bool   `json:"duplicate"`
+	StatusURL string `json:"status_url"`
+}
+
+// device is a device as the API shows it.
+type device struct {
+	InstallationID string          `json:"installation_id"`
+	Provider       string          `json:"provider"`
+	Platform       string          `json:"platform"`
+	Token          string          `json:"token"`
+	Locale         string          `json:"locale"`
+	TimeZone       string          `json:"time_zone"`
+	AppVersion     string          `json:"app_version"`
+	Follows        []string        `json:"follows"`
+	Mutes          []string        `json:"mutes"`
+	Interests      []string        `json:"interests"`
+	Areas          []string        `json:"areas"`
+	Places         []storage.Place `json:"places"`
+	QuietHours     *quietHoursJSON `json:"quiet_hours"`
+	Active         bool            `json:"active"`
+	Deactivated    string          `json:"deactivated_reason"`
+}
+
+type quietHoursJSON struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// on returns the stack reporting to t, for use in subtests: s.do must fail
+// the subtest that called it, from that subtest's goroutine.
+func (s *stack) on(t *testing.T) *stack {
+	c := *s
+	c.t = t
+	return &c
+}
+
+// send makes a request with a raw body and headers and returns the status,
+// the answer's headers and body. It reports failures as errors, so it may run
+// outside the test's goroutine.
+func (s *stack) send(method, path string, header http.Header, body string) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return resp.StatusCode, resp.Header, raw, nil
+}
+
+// checkError checks that an answer is the error wanted, with a message.
+func checkError(t *testing.T, want errorWant, status int, got apiError) {
+	t.Helper()
+	if diff := cmp.Diff(want, errorWant{Status: status, Code: got.Error.Code, Field: got.Error.Field}); diff != "" {
+		t.Errorf("error answer (-want +got):\n%s\n(message %q)", diff, got.Error.Message)
+	}
+	if got.Error.Message == "" {
+		t.Errorf("error answer has no message")
+	}
+}
+
+// createFeed creates a feed or fails the test.
+func createFeed(t *testing.T, s *stack, publisherID int64, slug string) storage.Feed {
+	t.Helper()
+	f, err := s.db.CreateFeed(context.Background(), s.tenant.ID, publisherID, slug, slug, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestAPIAuth(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	createFeed(t, s, s.org.ID, "fotball")
+	post := `{"feed": "fotball", "title": "Tittel", "body": "Tekst"}`
+	device := `{"provider": "fcm", "token": "tok-auth"}`
+	tests := []struct {
+		name         string
+		method, path string
+		auth         string // the whole Authorization header; none when empty
+		body         string
+		want         errorWant
+	}{
+		{"no header", "POST", "/v1/posts", "", post, errorWant{401, "unauthorized", ""}},
+		{"no header on devices", "PUT", "/v1/devices/x", "", device, errorWant{401, "unauthorized", ""}},
+		{"empty bearer", "POST", "/v1/posts", "Bearer ", post, errorWant{401, "unauthorized", ""}},
+		{"not bearer", "POST", "/v1/posts", "Basic " + s.orgKey, post, errorWant{401, "unauthorized", ""}},
+		{"bad key", "POST", "/v1/posts", "Bearer crier_publisher_nosuchkeyatall", post, errorWant{401, "unauthorized", ""}},
+		{"bad key on devices", "GET", "/v1/devices/x", "Bearer " + s.appKey + "x", "", errorWant{401, "unauthorized", ""}},
+		{"app key posts", "POST", "/v1/posts", "Bearer " + s.appKey, post, errorWant{403, "forbidden", ""}},
+		{"app key reads a post", "GET", "/v1/posts/1", "Bearer " + s.appKey, "", errorWant{403, "forbidden", ""}},
+		{"publisher key puts a device", "PUT", "/v1/devices/x", "Bearer " + s.muniKey, device, errorWant{403, "forbidden", ""}},
+		{"organisation key reads a device", "GET", "/v1/devices/x", "Bearer " + s.orgKey, "", errorWant{403, "forbidden", ""}},
+		{"organisation key deletes a device", "DELETE", "/v1/devices/x", "Bearer " + s.orgKey, "", errorWant{403, "forbidden", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{"Content-Type": {"application/json"}}
+			if tt.auth != "" {
+				h.Set("Authorization", tt.auth)
+			}
+			status, header, raw, err := s.send(tt.method, tt.path, h, tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got apiError
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatalf("decode %q: %v", raw, err)
+			}
+			checkError(t, tt.want, status, got)
+			if status == http.StatusUnauthorized && header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+		})
+	}
+	// A refused device key created nothing.
+	var e apiError
+	if code := s.on(t).do("GET", "/v1/devices/x", s.appKey, nil, &e); code != http.StatusNotFound {
+		t.Errorf("GET device x after refused PUTs: %d, want 404", code)
+	}
+}
+
+func TestAPIPostPermissions(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	createFeed(t, s, s.org.ID, "fotball")
+	createFeed(t, s, s.muni.ID, "kunngjoringer")
+	other, err := s.db.PublisherBySlug(ctx, s.tenant.ID, "korpset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	createFeed(t, s, other.ID, "korps")
+
+	post := func(feed, class string) map[string]any {
+		m := map[string]any{"feed": feed, "title": "Tittel", "body": "Tekst"}
+		if class != "" {
+			m["class"] = class
+		}
+		return m
+	}
+	type who struct{ name, key string }
+	org, other2, muni := who{"org", s.orgKey}, who{"other", s.otherKey}, who{"muni", s.muniKey}
+	allowed := []struct {
+		by          who
+		feed, class string
+	}{
+		{org, "fotball", ""},
+		{org, "fotball", "community"},
+		{other2, "korps", ""},
+		{muni, "kunngjoringer", ""},
+		{muni, "kunngjoringer", "emergency"},
+		{muni, "fotball", ""},
+		{muni, "korps", "official"},
+	}
+	for _, tt := range allowed {
+		t.Run(fmt.Sprintf("%s posts to %s %s", tt.by.name, tt.feed, tt.class), func(t *testing.T) {
+			t.Parallel()
+			var got postCreated
+			if code := s.on(t).do("POST", "/v1/posts", tt.by.key, post(tt.feed, tt.class), &got); code != http.StatusAccepted {
+				t.Fatalf("POST: %d, want 202", code)
+			}
+			if got.ID == 0 || got.Duplicate || got.StatusURL != "/v1/posts/"+strconv.FormatInt(got.ID, 10) {
+				t.Errorf("answer %+v", got)
+			}
+		})
+	}
+	refused := []struct {
+		by          who
+		feed, class string
+		want        errorWant
+	}{
+		{other2, "fotball", "", errorWant{403, "forbidden", "feed"}},
+		{org, "korps", "", errorWant{403, "forbidden", "feed"}},
+		{org, "kunngjoringer", "", errorWant{403, "forbidden", "feed"}},
+		{org, "fotball", "official", errorWant{403, "forbidden", "class"}},
+		{org, "fotball", "emergency", errorWant{403, "forbidden", "class"}},
+		{other2, "korps", "emergency", errorWant{403, "forbidden", "class"}},
+	}
+	for _, tt := range refused {
+		t.Run(fmt.Sprintf("%s refused on %s %s", tt.by.name, tt.feed, tt.class), func(t *testing.T) {
+			t.Parallel()
+			var got apiError
+			code := s.on(t).do("POST", "/v1/posts", tt.by.key, post(tt.feed, tt.class), &got)
+			checkError(t, tt.want, code, got)
+		})
+	}
+
+	t.Run("reading posts", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		ids := map[string]int64{}
+		for _, p := range []struct {
+			by   who
+			feed string
+		}{{org, "fotball"}, {muni, "kunngjoringer"}} {
+			var got postCreated
+			if code := s.do("POST", "/v1/posts", p.by.key, post(p.feed, ""), &got); code != http.StatusAccepted {
+				t.Fatalf("POST as %s: %d", p.by.name, code)
+			}
+			ids[p.by.name] = got.ID
+		}
+		reads := []struct {
+			by     who
+			of     string
+			status int
+		}{
+			{org, "org", http.StatusOK},
+			{muni, "org", http.StatusOK},
+			{muni, "muni", http.StatusOK},
+			{other2, "org", http.StatusNotFound},
+			{org, "muni", http.StatusNotFound},
+		}
+		for _, r := range reads {
+			var e apiError
+			code := s.do("GET", "/v1/posts/"+strconv.FormatInt(ids[r.of], 10), r.by.key, nil, &e)
+			if code != r.status {
+				t.Errorf("%s reads %s's post: %d, want %d", r.by.name, r.of, code, r.status)
+			}
+			if r.status == http.StatusNotFound {
+				checkError(t, errorWant{404, "not_found", ""}, code, e)
+			}
+		}
+	})
+}
+
+func TestAPIPostValidation(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	createFeed(t, s, s.org.ID, "fotball")
+
+	valid := func(change func(m map[string]any)) map[string]any {
+		m := map[string]any{"feed": "fotball", "title": "Kampstart flyttet", "body": "Søndagens kamp starter 18:00."}
+		change(m)
+		return m
+	}
+	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
+	del := func(k string) func(map[string]any) { return func(m map[string]any) { delete(m, k) } }
+	longBody := strings.Repeat("x", 2000)
+	validJSON := `{"feed": "fotball", "title": "t", "body": "b"}`
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+
+	tests := []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"missing feed", valid(del("feed")), "feed"},
+		{"unknown feed", valid(set("feed", "finnes-ikke")), "feed"},
+		{"missing title", valid(del("title")), "title"},
+		{"empty title", valid(set("title", "")), "title"},
+		{"missing body", valid(del("body")), "body"},
+		{"title too long", valid(set("title", strings.Repeat("å", 201))), "title"},
+		{"body too long", valid(set("body", strings.Repeat("x", 2001))), "body"},
+		{"title of the wrong type", valid(set("title", 5)), "title"},
+		{"tags of the wrong type", valid(set("tags", "fotball")), "tags"},
+		{"unknown field", valid(set("titel", "Tittel")), "titel"},
+		{"ftp url", valid(set("url", "ftp://x")), "url"},
+		{"url that is no url", valid(set("url", "not a url")), "url"},
+		{"url without host", valid(set("url", "https://")), "url"},
+		{"unknown class", valid(set("class", "urgent")), "class"},
+		{"reserved data key from", valid(set("data", map[string]string{"from": "x"})), "data.from"},
+		{"reserved data key google.x", valid(set("data", map[string]string{"google.x": "x"})), "data.google.x"},
+		{"reserved data key gcm.x", valid(set("data", map[string]string{"gcm.x": "x"})), "data.gcm.x"},
+		{"reserved data key aps", valid(set("data", map[string]string{"aps": "x"})), "data.aps"},
+		{"data value a number", valid(set("data", map[string]any{"match": 42})), "data"},
+		{"data not an object", valid(set("data", []string{"x"})), "data"},
+		{"tag with uppercase", valid(set("tags", []string{"Fotball"})), "tags[0]"},
+		{"second tag with uppercase", valid(set("tags", []string{"fotball", "Kamp"})), "tags[1]"},
+		{"tag with a space", valid(set("tags", []string{"fot ball"})), "tags[0]"},
+		{"expires before now", valid(set("expires_at", past)), "expires_at"},
+		{"publish more than a year ahead", valid(set("publish_at", time.Now().AddDate(2, 0, 0).UTC().Format(time.RFC3339))), "publish_at"},
+		{"external id too long", valid(set("external_id", strings.Repeat("e", 201))), "external_id"},
+		{"malformed JSON", `{"feed": "fotball",`, ""},
+		{"malformed JSON syntax", `{feed: "fotball"}`, ""},
+		{"empty body", "", ""},
+		{"two JSON objects", validJSON + validJSON, ""},
+		{"trailing garbage", validJSON + " x", ""},
+		{"an array", `[` + validJSON + `]`, ""},
+		{"payload over 4096 bytes", valid(func(m map[string]any) {
+			m["body"] = longBody
+			m["data"] = map[string]string{"a": strings.Repeat("y", 1500), "b": strings.Repeat("z", 1500)}
+		}), "body"},
+		{"payload over 4096 bytes in runes", valid(set("body", strings.Repeat("😀", 2000))), "body"},
+
+		// Text Postgres cannot store must be refused as invalid, not
+		// answered with a 500.
+		{"NUL in title", valid(set("title", "a\x00b")), "title"},
+		{"NUL in body", valid(set("body", "a\x00b")), "body"},
+		{"NUL in data value", valid(set("data", map[string]string{"k": "a\x00b"})), "data.k"},
+		{"NUL in external id", valid(set("external_id", "a\x00b")), "external_id"},
+		{"NUL in collapse key", valid(set("collapse_key", "a\x00b")), "collapse_key"},
+		// A field that holds a malformed time is named like any other.
+		{"expires_at not a time", valid(set("expires_at", "tomorrow")), "expires_at"},
+		{"publish_at not a time", valid(set("publish_at", 5)), "publish_at"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got apiError
+			code := s.on(t).do("POST", "/v1/posts", s.orgKey, tt.body, &got)
+			checkError(t, errorWant{400, "invalid_request", tt.field}, code, got)
+		})
+	}
+
+	// The limits themselves are allowed.
+	accepted := []struct {
+		name string
+		body any
+	}{
+		{"title of 200 characters", valid(set("title", strings.Repeat("å", 200)))},
+		{"body of 2000 characters", valid(set("body", longBody))},
+		{"every optional field", valid(func(m map[string]any) {
+			m["url"] = "https://sandefjordfotball.no/kamp?id=1"
+			m["data"] = map[string]string{"match": "42"}
+			m["tags"] = []string{"fotball", "kamp", "fotball"}
+			m["class"] = "community"
+			m["external_id"] = "cms-1"
+			m["collapse_key"] = "kamp-42"
+			m["publish_at"] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+			m["expires_at"] = time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
+		})},
+		{"trailing white space", validJSON + "\n\t "},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if code := s.on(t).do("POST", "/v1/posts", s.orgKey, tt.body, nil); code != http.StatusAccepted {
+				t.Errorf("POST: %d, want 202", code)
+			}
+		})
+	}
+
+	t.Run("not JSON", func(t *testing.T) {
+		t.Parallel()
+		h := http.Header{"Authorization": {"Bearer " + s.orgKey}, "Content-Type": {"text/plain"}}
+		status, _, raw, err := s.send("POST", "/v1/posts", h, validJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got apiError
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("decode %q: %v", raw, err)
+		}
+		checkError(t, errorWant{415, "unsupported_media_type", ""}, status, got)
+	})
+}
+
+func TestAPIDeviceValidation(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	createFeed(t, s, s.org.ID, "fotball")
+
+	fcm := func(extra map[string]any) map[string]any {
+		m := map[string]any{"provider": "fcm", "token": "tok-valid"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	hexToken := strings.Repeat("ab", 32)
+	tests := []struct {
+		name  string
+		inst  string // escaped path segment; a fresh id when empty
+		body  any
+		field string
+		// msg must appear in the message.
+		msg string
+	}{
+		{"new device without provider", "", map[string]any{"token": "tok-1"}, "provider", ""},
+		{"new device without token", "", map[string]any{"provider": "fcm"}, "token", ""},
+		{"bad provider", "", map[string]any{"provider": "gcm", "token": "tok-1"}, "provider", ""},
+		{"empty token", "", map[string]any{"provider": "fcm", "token": " "}, "token", ""},
+		{"fcm token with white space", "", map[string]any{"provider": "fcm", "token": "ab cd"}, "token", ""},
+		{"apns token not hex", "", map[string]any{"provider": "apns", "token": strings.Repeat("zz", 32)}, "token", ""},
+		{"apns token too short", "", map[string]any{"provider": "apns", "token": "abcd"}, "token", ""},
+		{"bad platform", "", fcm(map[string]any{"platform": "windows"}), "platform", ""},
+		{"apns on android", "", map[string]any{"provider": "apns", "token": hexToken, "platform": "android"}, "platform", ""},
+		{"unknown follows slug", "", fcm(map[string]any{"follows": []string{"fotball", "finnes-ikke"}}), "follows", "finnes-ikke"},
+		{"follows slug with uppercase", "", fcm(map[string]any{"follows": []string{"Fotball"}}), "follows[0]", ""},
+		{"unknown mutes slug", "", fcm(map[string]any{"mutes": []string{"finnes-ikke"}}), "mutes", "finnes-ikke"},
+		{"unknown area", "", fcm(map[string]any{"areas": []string{"sentrum"}}), "areas", "sentrum"},
+		{"interest with uppercase", "", fcm(map[string]any{"interests": []string{"kultur", "Fotball"}}), "interests[1]", ""},
+		{"bad locale", "", fcm(map[string]any{"locale": "norsk"}), "locale", ""},
+		{"upper-case locale", "", fcm(map[string]any{"locale": "NB"}), "locale", ""},
+		{"bad time zone", "", fcm(map[string]any{"time_zone": "Mars/Olympus"}), "time_zone", ""},
+		{"Local time zone", "", fcm(map[string]any{"time_zone": "Local"}), "time_zone", ""},
+		{"empty time zone", "", fcm(map[string]any{"time_zone": ""}), "time_zone", ""},
+		{"app version too long", "", fcm(map[string]any{"app_version": strings.Repeat("1", 65)}), "app_version", ""},
+		{"place lat 91", "", fcm(map[string]any{"places": []map[string]any{{"name": "hjem", "lat": 91, "lon": 10}}}), "places[0].lat", ""},
+		{"place lon -181", "", fcm(map[string]any{"places": []map[string]any{
+			{"name": "hjem", "lat": 59, "lon": 10}, {"name": "hytta", "lat": 59, "lon": -181}}}), "places[1].lon", ""},
+		{"place without a name", "", fcm(map[string]any{"places": []map[string]any{{"lat": 59, "lon": 10}}}), "places[0].name", ""},
+		{"too many places", "", fcm(map[string]any{"places": func() []map[string]any {
+			var ps []map[string]any
+			for i := range 11 {
+				ps = append(ps, map[string]any{"name": fmt.Sprint(i), "lat": 59, "lon": 10})
+			}
+			return ps
+		}()}), "places", ""},
+		{"quiet hours start 25:00", "", fcm(map[string]any{"quiet_hours": map[string]string{"start": "25:00", "end": "07:00"}}), "quiet_hours.start", ""},
+		{"quiet hours end 7:00", "", fcm(map[string]any{"quiet_hours": map[string]string{"start": "22:00", "end": "7:00"}}), "quiet_hours.end", ""},
+		{"quiet hours of no length", "", fcm(map[string]any{"quiet_hours": map[string]string{"start": "22:00", "end": "22:00"}}), "quiet_hours", ""},
+		{"quiet hours a string", "", fcm(map[string]any{"quiet_hours": "22-07"}), "quiet_hours", ""},
+		{"quiet hours with an unknown field", "", fcm(map[string]any{"quiet_hours": map[string]string{"start": "22:00", "end": "07:00", "tz": "x"}}), "quiet_hours", ""},
+		{"unknown field", "", fcm(map[string]any{"tokn": "x"}), "tokn", ""},
+		{"follows of the wrong type", "", fcm(map[string]any{"follows": "fotball"}), "follows", ""},
+		{"malformed JSON", "", `{"provider": "fcm"`, "", ""},
+		{"empty body", "", "", "", ""},
+		{"installation id with a space", "a%20b", fcm(nil), "installation_id", ""},
+		{"installation id with a slash", "a%2Fb", fcm(nil), "installation_id", ""},
+		{"installation id too long", strings.Repeat("i", 129), fcm(nil), "installation_id", ""},
+
+		// Text Postgres cannot store must be refused as invalid, not
+		// answered with a 500.
+		{"NUL in token", "", map[string]any{"provider": "fcm", "token": "a\x00b"}, "token", ""},
+		{"NUL in place name", "", fcm(map[string]any{"places": []map[string]any{{"name": "a\x00b", "lat": 59, "lon": 10}}}), "places[0].name", ""},
+		{"NUL in app version", "", fcm(map[string]any{"app_version": "1\x00"}), "app_version", ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := s.on(t)
+			inst := tt.inst
+			if inst == "" {
+				inst = "bad-" + strconv.Itoa(i)
+			}
+			if m, ok := tt.body.(map[string]any); ok && m["token"] == "tok-valid" {
+				m["token"] = "tok-valid-" + strconv.Itoa(i)
+			}
+			var got apiError
+			code := s.do("PUT", "/v1/devices/"+inst, s.appKey, tt.body, &got)
+			checkError(t, errorWant{400, "invalid_request", tt.field}, code, got)
+			if !strings.Contains(got.Error.Message, tt.msg) {
+				t.Errorf("message %q does not name %q", got.Error.Message, tt.msg)
+			}
+			if tt.inst == "" {
+				if code := s.do("GET", "/v1/devices/"+inst, s.appKey, nil, nil); code != http.StatusNotFound {
+					t.Errorf("refused device: GET %d, want 404", code)
+				}
+			}
+		})
+	}
+
+	// FCM tokens may be up to 4096 bytes by the API's rule; one that long
+	// is stored, or refused as invalid, never a 500. Random letters, so
+	// Postgres cannot compress it below its index row limit.
+	t.Run("long token", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+		raw := make([]byte, 4000)
+		if _, err := rand.Read(raw); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range raw {
+			raw[i] = letters[int(b)%len(letters)]
+		}
+		var got apiError
+		code := s.do("PUT", "/v1/devices/long-token", s.appKey, map[string]any{"provider": "fcm", "token": string(raw)}, &got)
+		switch code {
+		case http.StatusCreated:
+		case http.StatusBadRequest:
+			checkError(t, errorWant{400, "invalid_request", "token"}, code, got)
+		default:
+			t.Errorf("PUT a 4000-byte token: %d %+v, want 201, or 400 naming token", code, got)
+		}
+	})
+}
+
+func TestAPIIdempotency(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	createFeed(t, s, s.org.ID, "fotball")
+	createFeed(t, s, s.muni.ID, "veiarbeid")
+	ok := emulator.Behaviour{Kind: emulator.Accept}
+	followers := map[string]string{ // installation id: token
+		"android-1": emulator.FCMToken(ok, "idem1"),
+		"android-2": emulator.FCMToken(ok, "idem2"),
+		"iphone-1":  emulator.APNsToken(ok, 71),
+	}
+	for inst, token := range followers {
+		provider := "fcm"
+		if strings.HasPrefix(inst, "iphone") {
+			provider = "apns"
+		}
+		body := map[string]any{"provider": provider, "token": token, "follows": []string{"fotball"}}
+		if code := s.do("PUT", "/v1/devices/"+inst, s.appKey, body, nil); code != http.StatusCreated {
+			t.Fatalf("register %s: %d", inst, code)
+		}
+	}
+	bystander := emulator.FCMToken(ok, "idem9")
+	if code := s.do("PUT", "/v1/devices/android-9", s.appKey,
+		map[string]any{"provider": "fcm", "token": bystander, "follows": []string{"veiarbeid"}}, nil); code != http.StatusCreated {
+		t.Fatalf("register android-9: %d", code)
+	}
+
+	// pushesOnce checks that each follower got exactly one push since the
+	// last reset, and nobody else any.
+	pushesOnce := func(t *testing.T) {
+		t.Helper()
+		got := map[string]int{}
+		for _, r := range s.emu.Records() {
+			got[r.Token]++
+		}
+		want := map[string]int{}
+		for _, token := range followers {
+			want[token] = 1
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("pushes per token (-want +got):\n%s", diff)
+		}
+	}
+	post := func(extID string) map[string]any {
+		return map[string]any{"feed": "fotball", "title": "Kampstart flyttet", "body": "Kampen starter 18:00.",
+			"external_id": extID}
+	}
+
+	// One after the other.
+	var first, again postCreated
+	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &first); code != http.StatusAccepted {
+		t.Fatalf("first POST: %d, want 202", code)
+	}
+	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &again); code != http.StatusOK {
+		t.Fatalf("replayed POST: %d, want 200", code)
+	}
+	if first.Duplicate || !again.Duplicate || again.ID != first.ID || again.StatusURL != first.StatusURL {
+		t.Errorf("first %+v, replay %+v: want the same post, the replay a duplicate", first, again)
+	}
+	st := s.waitDone(s.orgKey, first.ID)
+	if st.Counts["sent"] != len(followers) {
+		t.Errorf("counts %v, want %d sent", st.Counts, len(followers))
+	}
+	pushesOnce(t)
+
+	// A replay after the post is done is still the same post, and sends
+	// nothing more.
+	s.emu.Reset()
+	var late postCreated
+	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &late); code != http.StatusOK || late.ID != first.ID || !late.Duplicate {
+		t.Errorf("replay after done: %d %+v, want 200 and post %d as a duplicate", code, late, first.ID)
+	}
+
+	// Five at once.
+	const n = 5
+	type answer struct {
+		code int
+		post postCreated
+		err  error
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	body := `{"feed": "fotball", "title": "Kampen avlyst", "body": "Kampen er avlyst.", "external_id": "cms-2"}`
+	h := http.Header{"Authorization": {"Bearer " + s.orgKey}, "Content-Type": {"application/json"}}
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			code, _, raw, err := s.send("POST", "/v1/posts", h, body)
+			answers[i] = answer{code: code, err: err}
+			if err == nil {
+				answers[i].err = json.Unmarshal(raw, &answers[i].post)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	codes := map[int]int{}
+	ids := map[int64]bool{}
+	duplicates := 0
+	for _, a := range answers {
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		codes[a.code]++
+		ids[a.post.ID] = true
+		if a.post.Duplicate {
+			duplicates++
+		}
+	}
+	if diff := cmp.Diff(map[int]int{http.StatusAccepted: 1, http.StatusOK: n - 1}, codes); diff != "" {
+		t.Errorf("statuses of %d concurrent POSTs (-want +got):\n%s", n, diff)
+	}
+	if len(ids) != 1 || duplicates != n-1 {
+		t.Fatalf("concurrent POSTs: post ids %v, %d duplicates; want one id and %d duplicates", ids, duplicates, n-1)
+	}
+	id := answers[0].post.ID
+	if id == first.ID {
+		t.Fatalf("a new external id gave the old post %d", id)
+	}
+	st = s.waitDone(s.orgKey, id)
+	if st.Counts["sent"] != len(followers) || *st.Audience != len(followers) {
+		t.Errorf("audience %v, counts %v; want %d sent", *st.Audience, st.Counts, len(followers))
+	}
+	pushesOnce(t)
+
+	// The external id is the publisher's own: another publisher using the
+	// same one makes its own post.
+	var muni postCreated
+	m := post("cms-2")
+	m["feed"] = "veiarbeid"
+	if code := s.do("POST", "/v1/posts", s.muniKey, m, &muni); code != http.StatusAccepted || muni.ID == id || muni.Duplicate {
+		t.Errorf("the municipality's cms-2: %d %+v, want 202 and a new post", code, muni)
+	}
+}
+
+func TestAPIDevices(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	createFeed(t, s, s.org.ID, "fotball")
+	createFeed(t, s, s.muni.ID, "veiarbeid")
+
+	t.Run("token rotation keeps the choices", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		body := map[string]any{
+			"provider": "fcm", "token": "tok-rot-1", "locale": "nn", "time_zone": "Europe/Oslo",
+			"app_version": "1.2.3",
+			"follows":     []string{"fotball", "veiarbeid"},
+			"mutes":       []string{},
+			"interests":   []string{"kultur", "fotball", "kultur"},
+			"places":      []map[string]any{{"name": "hjem", "lat": 59.1312, "lon": 10.2166}, {"name": "hytta", "lat": 59.0, "lon": 10.5}},
+			"quiet_hours": map[string]string{"start": "22:00", "end": "07:00"},
+		}
+		var created device
+		if code := s.do("PUT", "/v1/devices/rot", s.appKey, body, &created); code != http.StatusCreated {
+			t.Fatalf("register: %d, want 201", code)
+		}
+		want := device{
+			InstallationID: "rot", Provider: "fcm", Platform: "android", Token: "tok-rot-1", Locale: "nn",
+			TimeZone: "Europe/Oslo", AppVersion: "1.2.3",
+			Follows: []string{"fotball", "veiarbeid"}, Mutes: []string{}, Interests: []string{"kultur", "fotball"},
+			Areas:      []string{},
+			Places:     []storage.Place{{Name: "hjem", Lat: 59.1312, Lon: 10.2166}, {Name: "hytta", Lat: 59.0, Lon: 10.5}},
+			QuietHours: &quietHoursJSON{Start: "22:00", End: "07:00"}, Active: true,
+		}
+		if diff := cmp.Diff(want, created); diff != "" {
+			t.Errorf("registered device (-want +got):\n%s", diff)
+		}
+		var rotated device
+		if code := s.do("PUT", "/v1/devices/rot", s.appKey, map[string]any{"provider": "fcm", "token": "tok-rot-2"}, &rotated); code != http.StatusOK {
+			t.Fatalf("rotate: %d, want 200", code)
+		}
+		want.Token = "tok-rot-2"
+		if diff := cmp.Diff(want, rotated); diff != "" {
+			t.Errorf("PUT answer after rotation (-want +got):\n%s", diff)
+		}
+		var got device
+		if code := s.do("GET", "/v1/devices/rot", s.appKey, nil, &got); code != http.StatusOK {
+			t.Fatalf("GET: %d", code)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("device after rotation (-want +got):\n%s", diff)
+		}
+
+		// null clears quiet hours; an absent field keeps them.
+		var cleared device
+		if code := s.do("PUT", "/v1/devices/rot", s.appKey, map[string]any{"quiet_hours": nil}, &cleared); code != http.StatusOK {
+			t.Fatalf("clear quiet hours: %d", code)
+		}
+		want.QuietHours = nil
+		if diff := cmp.Diff(want, cleared); diff != "" {
+			t.Errorf("after clearing quiet hours (-want +got):\n%s", diff)
+		}
+	})
+
+	// "Absent fields keep their stored value" (api/devices.go): an iPhone
+	// app using FCM rotating its token sends only provider and token.
+	t.Run("token rotation keeps the platform", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		var got device
+		if code := s.do("PUT", "/v1/devices/fcm-ios", s.appKey,
+			map[string]any{"provider": "fcm", "platform": "ios", "token": "tok-fi-1"}, &got); code != http.StatusCreated {
+			t.Fatalf("register: %d", code)
+		}
+		if got.Platform != "ios" {
+			t.Fatalf("registered platform %q, want ios", got.Platform)
+		}
+		if code := s.do("PUT", "/v1/devices/fcm-ios", s.appKey,
+			map[string]any{"provider": "fcm", "token": "tok-fi-2"}, nil); code != http.StatusOK {
+			t.Fatalf("rotate: %d", code)
+		}
+		var rotated device
+		if code := s.do("GET", "/v1/devices/fcm-ios", s.appKey, nil, &rotated); code != http.StatusOK {
+			t.Fatalf("GET: %d", code)
+		}
+		if rotated.Platform != "ios" || rotated.Token != "tok-fi-2" {
+			t.Errorf("after rotation: platform %q token %q, want ios and tok-fi-2", rotated.Platform, rotated.Token)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		if code := s.do("PUT", "/v1/devices/del", s.appKey, map[string]any{"provider": "fcm", "token": "tok-del"}, nil); code != http.StatusCreated {
+			t.Fatalf("register: %d", code)
+		}
+		steps := []struct {
+			method string
+			want   int
+		}{
+			{"DELETE", http.StatusNoContent},
+			{"GET", http.StatusNotFound},
+			{"DELETE", http.StatusNotFound},
+		}
+		for _, st := range steps {
+			var e apiError
+			code := s.do(st.method, "/v1/devices/del", s.appKey, nil, &e)
+			if code != st.want {
+				t.Errorf("%s: %d, want %d", st.method, code, st.want)
+			}
+			if st.want == http.StatusNotFound {
+				checkError(t, errorWant{404, "not_found", ""}, code, e)
+			}
+		}
+		// The installation can register afresh.
+		if code := s.do("PUT", "/v1/devices/del", s.appKey, map[string]any{"provider": "fcm", "token": "tok-del"}, nil); code != http.StatusCreated {
+			t.Errorf("register again: %d, want 201", code)
+		}
+	})
+
+	t.Run("a token moves to its new installation", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		token := emulator.APNsToken(emulator.Behaviour{Kind: emulator.Accept}, 500)
+		for _, inst := range []string{"move-old", "move-new"} {
+			if code := s.do("PUT", "/v1/devices/"+inst, s.appKey, map[string]any{"provider": "apns", "token": token,
+				"follows": []string{"fotball"}}, nil); code != http.StatusCreated {
+				t.Fatalf("register %s: %d", inst, code)
+			}
+		}
+		if code := s.do("GET", "/v1/devices/move-old", s.appKey, nil, nil); code != http.StatusNotFound {
+			t.Errorf("GET old installation: %d, want 404", code)
+		}
+		var got device
+		if code := s.do("GET", "/v1/devices/move-new", s.appKey, nil, &got); code != http.StatusOK {
+			t.Fatalf("GET new installation: %d", code)
+		}
+		if got.Token != token || got.Platform != "ios" || !got.Active {
+			t.Errorf("new installation %+v", got)
+		}
+	})
+
+	t.Run("reactivation", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		body := map[string]any{"provider": "fcm", "token": "tok-react", "follows": []string{"fotball"}}
+		if code := s.do("PUT", "/v1/devices/react", s.appKey, body, nil); code != http.StatusCreated {
+			t.Fatalf("register: %d", code)
+		}
+		d, err := s.db.DeviceByInstallation(ctx, s.tenant.ID, "react")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.DeactivateDevice(ctx, d.ID, "tok-react", "UNREGISTERED"); err != nil {
+			t.Fatal(err)
+		}
+		var got device
+		if code := s.do("GET", "/v1/devices/react", s.appKey, nil, &got); code != http.StatusOK {
+			t.Fatalf("GET: %d", code)
+		}
+		if got.Active || got.Deactivated != "UNREGISTERED" {
+			t.Fatalf("deactivated device: active %v reason %q", got.Active, got.Deactivated)
+		}
+		// A fresh value: deactivated_reason is left out when empty.
+		var again device
+		if code := s.do("PUT", "/v1/devices/react", s.appKey, map[string]any{"provider": "fcm", "token": "tok-react"}, &again); code != http.StatusOK {
+			t.Fatalf("register again: %d, want 200", code)
+		}
+		got = device{}
+		if code := s.do("GET", "/v1/devices/react", s.appKey, nil, &got); code != http.StatusOK {
+			t.Fatalf("GET: %d", code)
+		}
+		if diff := cmp.Diff(again, got); diff != "" {
+			t.Errorf("GET differs from the PUT answer (-put +get):\n%s", diff)
+		}
+		if !got.Active || got.Deactivated != "" || len(got.Follows) != 1 {
+			t.Errorf("re-registered device: active %v reason %q follows %v; want active, no reason, its follows",
+				got.Active, got.Deactivated, got.Follows)
+		}
+	})
+
+	t.Run("devices are the tenant's own", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		if code := s.do("PUT", "/v1/devices/shared-id", s.appKey, map[string]any{"provider": "fcm", "token": "tok-shared"}, nil); code != http.StatusCreated {
+			t.Fatalf("register: %d", code)
+		}
+		other, err := s.db.CreateTenant(ctx, "larvik-dev", "Larvik kommune", "Europe/Oslo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := s.db.NewAPIKey(ctx, other.ID, nil, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, method := range []string{"GET", "DELETE"} {
+			if code := s.do(method, "/v1/devices/shared-id", key, nil, nil); code != http.StatusNotFound {
+				t.Errorf("%s another tenant's device: %d, want 404", method, code)
+			}
+		}
+		if code := s.do("GET", "/v1/devices/shared-id", s.appKey, nil, nil); code != http.StatusOK {
+			t.Errorf("own device after the other tenant's attempts: %d, want 200", code)
+		}
+	})
+}
+
+func TestAPIGetPost(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	createFeed(t, s, s.muni.ID, "kunngjoringer")
+
+	// A second tenant with a feed of the same slug.
+	larvik, err := s.db.CreateTenant(ctx, "larvik", "Larvik kommune", "Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.db.CreatePublisher(ctx, larvik.ID, "kommunen", "Larvik kommune", storage.RoleMunicipality)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.CreateFeed(ctx, larvik.ID, pub.ID, "kunngjoringer", "Kunngjøringer", false); err != nil {
+		t.Fatal(err)
+	}
+	larvikKey, err := s.db.NewAPIKey(ctx, larvik.ID, &pub.ID, "cms")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	body := map[string]any{"feed": "kunngjoringer", "title": "Vannavstengning", "body": "Vannet stenges i natt."}
+	var ours, theirs postCreated
+	if code := s.do("POST", "/v1/posts", s.muniKey, body, &ours); code != http.StatusAccepted {
+		t.Fatalf("POST: %d", code)
+	}
+	if code := s.do("POST", "/v1/posts", larvikKey, body, &theirs); code != http.StatusAccepted {
+		t.Fatalf("POST in larvik: %d", code)
+	}
+	path := func(id int64) string { return "/v1/posts/" + strconv.FormatInt(id, 10) }
+
+	tests := []struct {
+		name string
+		path string
+		key  string
+		want errorWant
+	}{
+		{"id not a number", "/v1/posts/abc", s.muniKey, errorWant{400, "invalid_request", "id"}},
+		{"id zero", "/v1/posts/0", s.muniKey, errorWant{400, "invalid_request", "id"}},
+		{"id negative", "/v1/posts/-1", s.muniKey, errorWant{400, "invalid_request", "id"}},
+		{"id too big", "/v1/posts/99999999999999999999", s.muniKey, errorWant{400, "invalid_request", "id"}},
+		{"unknown id", path(theirs.ID + 1000), s.muniKey, errorWant{404, "not_found", ""}},
+		{"another tenant's post", path(theirs.ID), s.muniKey, errorWant{404, "not_found", ""}},
+		{"our post from the other tenant", path(ours.ID), larvikKey, errorWant{404, "not_found", ""}},
+		{"our post from our organisation", path(ours.ID), s.orgKey, errorWant{404, "not_found", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got apiError
+			code := s.on(t).do("GET", tt.path, tt.key, nil, &got)
+			checkError(t, tt.want, code, got)
+		})
+	}
+
+	t.Run("own posts", func(t *testing.T) {
+		t.Parallel()
+		s := s.on(t)
+		for _, p := range []struct {
+			key string
+			id  int64
+		}{{s.muniKey, ours.ID}, {larvikKey, theirs.ID}} {
+			var got struct {
+				ID    int64  `json:"id"`
+				Feed  string `json:"feed"`
+				Class string `json:"class"`
+				Title string `json:"title"`
+			}
+			if code := s.do("GET", path(p.id), p.key, nil, &got); code != http.StatusOK {
+				t.Fatalf("GET %d: %d", p.id, code)
+			}
+			want := struct {
+				ID    int64  `json:"id"`
+				Feed  string `json:"feed"`
+				Class string `json:"class"`
+				Title string `json:"title"`
+			}{p.id, "kunngjoringer", "official", "Vannavstengning"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("post %d (-want +got):\n%s", p.id, diff)
+			}
+		}
+	})
+}
+
+func TestAPIHealth(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	tests := []struct {
+		method, path string
+		status       int
+		want         map[string]string
+	}{
+		{"GET", "/healthz", http.StatusOK, map[string]string{"status": "ok"}},
+		{"GET", "/readyz", http.StatusOK, map[string]string{"postgres": "ok", "redis": "ok"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			var got map[string]string
+			if code := s.on(t).do(tt.method, tt.path, "", nil, &got); code != tt.status {
+				t.Errorf("%s %s: %d, want %d", tt.method, tt.path, code, tt.status)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("%s %s (-want +got):\n%s", tt.method, tt.path, diff)
+			}
+		})
+	}
+	for _, path := range []string{"/nope", "/v1/nope", "/v1/devices/", "/v2/posts"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			status, header, raw, err := s.send("GET", path, http.Header{"Authorization": {"Bearer " + s.appKey}}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ct := header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q, want JSON", ct)
+			}
+			var got apiError
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatalf("decode %q: %v", raw, err)
+			}
+			checkError(t, errorWant{404, "not_found", ""}, status, got)
+		})
+	}
+}
