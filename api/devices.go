@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
@@ -20,6 +21,9 @@ const (
 	maxPlaces    = 10
 	maxChoices   = 200
 	maxTagLength = 64
+	// maxToken is far above real tokens (FCM's are about 160 bytes, APNs'
+	// 64 to 200 hex digits) and below what a Postgres index entry holds.
+	maxToken = 1024
 )
 
 var (
@@ -119,13 +123,14 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) error {
 
 	if b.Provider != nil {
-		switch *b.Provider {
-		case providers.FCM:
-			d.Platform = "android"
-		case providers.APNs:
-			d.Platform = "ios"
-		default:
+		if *b.Provider != providers.FCM && *b.Provider != providers.APNs {
 			return invalid("provider", "must be fcm or apns, not %q", *b.Provider)
+		}
+		// The platform follows from the provider unless the app says
+		// otherwise (FCM also reaches iOS); a token rotation on the same
+		// provider keeps it.
+		if *b.Provider != d.Provider {
+			d.Platform = map[string]string{providers.FCM: "android", providers.APNs: "ios"}[*b.Provider]
 		}
 		d.Provider = *b.Provider
 	}
@@ -140,6 +145,9 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 	}
 	if b.Token != nil {
 		d.Token = strings.TrimSpace(*b.Token)
+		// A token the app sends is live: a device whose old token died
+		// comes back with it. Other updates leave a dead device dead.
+		d.Active = true
 	}
 	if err := checkToken(d.Provider, d.Token); err != nil {
 		return err
@@ -159,6 +167,9 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 	if b.AppVersion != nil {
 		if len(*b.AppVersion) > 64 {
 			return invalid("app_version", "must be at most 64 bytes")
+		}
+		if err := checkText("app_version", *b.AppVersion); err != nil {
+			return err
 		}
 		d.AppVersion = *b.AppVersion
 	}
@@ -198,6 +209,8 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 			switch {
 			case pl.Name == "" || len(pl.Name) > 64:
 				return invalid(f+".name", "must be 1 to 64 bytes")
+			case checkText(f+".name", pl.Name) != nil:
+				return checkText(f+".name", pl.Name)
 			case pl.Lat < -90 || pl.Lat > 90:
 				return invalid(f+".lat", "must be between -90 and 90")
 			case pl.Lon < -180 || pl.Lon > 180:
@@ -231,18 +244,30 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 	return nil
 }
 
+// checkText refuses what Postgres cannot store in text (NUL) and invalid
+// UTF-8, naming the field.
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return invalid(field, "must not contain NUL characters")
+	}
+	return nil
+}
+
 func checkToken(provider, token string) error {
 	switch {
 	case token == "":
 		return invalid("token", "must not be empty")
-	case len(token) > 4096:
-		return invalid("token", "must be at most 4096 bytes")
+	case len(token) > maxToken:
+		return invalid("token", "must be at most %d bytes", maxToken)
 	case provider == providers.APNs:
 		if _, err := hex.DecodeString(token); err != nil || len(token) < 64 || len(token) > 200 {
 			return invalid("token", "an apns device token must be 64 to 200 hexadecimal characters")
 		}
-	case strings.ContainsAny(token, " \t\r\n"):
-		return invalid("token", "must not contain white space")
+	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) >= 0:
+		return invalid("token", "must not contain white space or control characters")
 	}
 	return nil
 }

@@ -38,8 +38,10 @@ type postBody struct {
 	Class       string            `json:"class"`
 	ExternalID  string            `json:"external_id"`
 	CollapseKey string            `json:"collapse_key"`
-	PublishAt   *time.Time        `json:"publish_at"`
-	ExpiresAt   *time.Time        `json:"expires_at"`
+	// Times are RFC 3339 strings, parsed in validatePost so that a bad one
+	// is a 400 naming its field.
+	PublishAt *string `json:"publish_at"`
+	ExpiresAt *string `json:"expires_at"`
 }
 
 func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
@@ -103,8 +105,6 @@ func (s *Server) validatePost(b postBody, pub *storage.Publisher) (storage.Post,
 		return post, invalid("title", "is required")
 	case utf8.RuneCountInString(b.Title) > maxTitle:
 		return post, invalid("title", "must be at most %d characters", maxTitle)
-	case !utf8.ValidString(b.Title):
-		return post, invalid("title", "must be valid UTF-8")
 	case b.Body == "":
 		return post, invalid("body", "is required")
 	case utf8.RuneCountInString(b.Body) > maxBody:
@@ -118,6 +118,12 @@ func (s *Server) validatePost(b postBody, pub *storage.Publisher) (storage.Post,
 	case len(b.Data) > maxDataKeys:
 		return post, invalid("data", "at most %d keys", maxDataKeys)
 	}
+	for _, f := range []struct{ name, value string }{{"title", b.Title}, {"body", b.Body}, {"url", b.URL},
+		{"external_id", b.ExternalID}, {"collapse_key", b.CollapseKey}} {
+		if err := checkText(f.name, f.value); err != nil {
+			return post, err
+		}
+	}
 	if b.URL != "" {
 		u, err := url.Parse(b.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(b.URL) > maxURL {
@@ -130,9 +136,15 @@ func (s *Server) validatePost(b postBody, pub *storage.Publisher) (storage.Post,
 		}
 	}
 	post.Tags = dedupe(b.Tags)
-	for k := range b.Data {
+	for k, v := range b.Data {
+		if err := checkText("data", k); err != nil {
+			return post, err
+		}
 		if err := checkDataKey(k); err != nil {
 			return post, invalid("data."+k, "%v", err)
+		}
+		if err := checkText("data."+k, v); err != nil {
+			return post, err
 		}
 	}
 	switch b.Class {
@@ -151,19 +163,26 @@ func (s *Server) validatePost(b postBody, pub *storage.Publisher) (storage.Post,
 	}
 	post.PublishAt = now
 	if b.PublishAt != nil {
-		if b.PublishAt.After(now.Add(maxAhead)) {
+		at, err := time.Parse(time.RFC3339, *b.PublishAt)
+		if err != nil {
+			return post, invalid("publish_at", "must be an RFC 3339 time such as 2026-12-01T18:00:00+01:00, not %q", *b.PublishAt)
+		}
+		if at.After(now.Add(maxAhead)) {
 			return post, invalid("publish_at", "must be within a year")
 		}
-		if b.PublishAt.After(now) {
-			post.PublishAt = *b.PublishAt
+		if at.After(now) {
+			post.PublishAt = at
 		}
 	}
 	if b.ExpiresAt != nil {
-		if !b.ExpiresAt.After(post.PublishAt) {
+		at, err := time.Parse(time.RFC3339, *b.ExpiresAt)
+		if err != nil {
+			return post, invalid("expires_at", "must be an RFC 3339 time such as 2026-12-01T18:00:00+01:00, not %q", *b.ExpiresAt)
+		}
+		if !at.After(post.PublishAt) {
 			return post, invalid("expires_at", "must be after the post is published")
 		}
-		e := *b.ExpiresAt
-		post.ExpiresAt = &e
+		post.ExpiresAt = &at
 	}
 	if err := checkPayloadSize(post); err != nil {
 		return post, err

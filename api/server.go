@@ -89,8 +89,8 @@ func principal(ctx context.Context) storage.Principal {
 // auth checks the bearer key and that it is of the kind the endpoint needs.
 func (s *Server) auth(kind string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
 			s.writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 				Message: "an Authorization: Bearer <api key> header is required"})
 			return

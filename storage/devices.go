@@ -69,7 +69,8 @@ func (db *DB) DeviceByInstallation(ctx context.Context, tenantID int64, installa
 }
 
 // PutDevice registers or replaces a device by (tenant, installation id) and
-// returns it with its id. Registering a token makes the device active again.
+// returns it with its id. d.Active is stored as given: the API sets it when
+// the app sends a token.
 // A token that another installation of the tenant held (the app was
 // reinstalled) moves to this one: the old installation is removed, since its
 // token can no longer reach anyone.
@@ -90,21 +91,27 @@ func (db *DB) PutDevice(ctx context.Context, d Device) (Device, error) {
 	}
 	out, err := scanDevice(tx.QueryRow(ctx, `
 		INSERT INTO devices (tenant_id, installation_id, provider, platform, token, locale, time_zone,
-			app_version, follows, mutes, interests, areas, places, place_geom, quiet_start, quiet_end)
+			app_version, follows, mutes, interests, areas, places, place_geom, quiet_start, quiet_end, active)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
 			(SELECT ST_SetSRID(ST_Collect(ST_MakePoint((p->>'lon')::float8, (p->>'lat')::float8)), 4326)::geometry(MultiPoint, 4326)
 			   FROM jsonb_array_elements($13::jsonb) p),
-			NULLIF($14, '')::time, NULLIF($15, '')::time)
+			NULLIF($14, '')::time, NULLIF($15, '')::time, $16)
 		ON CONFLICT (tenant_id, installation_id) DO UPDATE SET
 			provider = excluded.provider, platform = excluded.platform, token = excluded.token,
 			locale = excluded.locale, time_zone = excluded.time_zone, app_version = excluded.app_version,
 			follows = excluded.follows, mutes = excluded.mutes, interests = excluded.interests,
 			areas = excluded.areas, places = excluded.places, place_geom = excluded.place_geom,
 			quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end,
-			active = true, deactivated_at = NULL, deactivated_reason = NULL, updated_at = now()
+			active = excluded.active,
+			deactivated_at = CASE WHEN excluded.active THEN NULL ELSE devices.deactivated_at END,
+			deactivated_reason = CASE WHEN excluded.active THEN NULL ELSE devices.deactivated_reason END,
+			updated_at = now()
 		RETURNING `+deviceColumns,
 		d.TenantID, d.InstallationID, d.Provider, d.Platform, d.Token, d.Locale, d.TimeZone, d.AppVersion,
-		nonNil(d.Follows), nonNil(d.Mutes), nonNil(d.Interests), nonNil(d.Areas), places, d.QuietStart, d.QuietEnd))
+		nonNil(d.Follows), nonNil(d.Mutes), nonNil(d.Interests), nonNil(d.Areas), places, d.QuietStart, d.QuietEnd, d.Active))
+	if isUniqueViolation(err) {
+		return Device{}, fmt.Errorf("put device %q: another registration of the token raced this one: %w", d.InstallationID, ErrConflict)
+	}
 	if err != nil {
 		return Device{}, fmt.Errorf("put device %q: %w", d.InstallationID, err)
 	}
