@@ -123,7 +123,7 @@ func TestPostReachesFollowers(t *testing.T) {
 			var m struct {
 				Message struct {
 					Notification struct{ Title, Body string } `json:"notification"`
-					Data         map[string]string             `json:"data"`
+					Data         map[string]string            `json:"data"`
 				} `json:"message"`
 			}
 			if err := json.Unmarshal([]byte(r.Body), &m); err != nil {

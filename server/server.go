@@ -62,7 +62,7 @@ func (c Config) WithDefaults() Config {
 type Server struct {
 	cfg    Config
 	db     *storage.DB
-	redis  asynq.RedisConnOpt
+	rdb    redis.UniversalClient // for readiness checks
 	client *asynq.Client
 	ln     net.Listener
 	http   *http.Server
@@ -81,16 +81,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if !ok {
 		return nil, errors.New("redis url: unsupported client")
 	}
-	err = rc.Ping(ctx).Err()
-	rc.Close()
-	if err != nil {
+	if err := rc.Ping(ctx).Err(); err != nil {
+		rc.Close()
 		return nil, fmt.Errorf("ping redis: %w", err)
 	}
 	db, err := storage.Open(ctx, storage.Config{URL: cfg.DatabaseURL})
 	if err != nil {
+		rc.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, redis: ropt, client: asynq.NewClient(ropt)}
+	s := &Server{cfg: cfg, db: db, rdb: rc, client: asynq.NewClient(ropt)}
 	if cfg.API {
 		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -98,19 +98,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
 		handler := api.New(db, s.client, api.Config{Logger: cfg.Logger,
-			Ready: map[string]api.Pinger{"postgres": db, "redis": redisPinger{ropt}}})
+			Ready: map[string]api.Pinger{"postgres": db, "redis": redisPinger{rc}}})
 		s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	}
 	if cfg.Worker {
 		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
 		s.asynq = asynq.NewServer(ropt, asynq.Config{
-			Concurrency:     cfg.Concurrency,
-			Queues:          tasks.Queues(),
-			StrictPriority:  true,
-			RetryDelayFunc:  worker.RetryDelay,
-			ShutdownTimeout: cfg.ShutdownTimeout,
-			Logger:          tasks.Logger{L: cfg.Logger},
-			LogLevel:        asynq.WarnLevel,
+			Concurrency:    cfg.Concurrency,
+			Queues:         tasks.Queues(),
+			StrictPriority: true,
+			RetryDelayFunc: worker.RetryDelay,
+			// An idle worker looks for new tasks this often: an alert
+			// arriving at a quiet moment must not wait a second.
+			TaskCheckInterval:        50 * time.Millisecond,
+			DelayedTaskCheckInterval: time.Second,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			Logger:                   tasks.Logger{L: cfg.Logger},
+			LogLevel:                 asynq.WarnLevel,
 		})
 	}
 	return s, nil
@@ -173,19 +177,11 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Close releases connections. Call after Run returns.
 func (s *Server) Close() {
-	if s.client != nil {
-		s.client.Close()
-	}
+	s.client.Close()
+	s.rdb.Close()
 	s.db.Close()
 }
 
-type redisPinger struct{ opt asynq.RedisConnOpt }
+type redisPinger struct{ c redis.UniversalClient }
 
-func (p redisPinger) Ping(ctx context.Context) error {
-	c, ok := p.opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return errors.New("unsupported redis client")
-	}
-	defer c.Close()
-	return c.Ping(ctx).Err()
-}
+func (p redisPinger) Ping(ctx context.Context) error { return p.c.Ping(ctx).Err() }

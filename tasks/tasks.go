@@ -108,13 +108,18 @@ func NewDispatch(postID int64, class string, at time.Time) (*asynq.Task, error) 
 	if class == providers.ClassEmergency {
 		queue = QueueEmergency
 	}
-	return asynq.NewTask(TypeDispatch, b,
-		asynq.TaskID("dispatch:"+strconv.FormatInt(postID, 10)),
+	opts := []asynq.Option{
+		asynq.TaskID("dispatch:" + strconv.FormatInt(postID, 10)),
 		asynq.Queue(queue),
-		asynq.ProcessAt(at),
 		asynq.MaxRetry(25),
-		asynq.Timeout(30*time.Minute),
-	), nil
+		asynq.Timeout(30 * time.Minute),
+	}
+	// A post due now goes straight to its queue: a scheduled task waits for
+	// asynq's forwarder, which polls only every few seconds.
+	if time.Until(at) > 0 {
+		opts = append(opts, asynq.ProcessAt(at))
+	}
+	return asynq.NewTask(TypeDispatch, b, opts...), nil
 }
 
 // ParseDispatch decodes a dispatch task's payload.
