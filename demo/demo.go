@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
@@ -195,8 +196,8 @@ func seed(ctx context.Context, db *storage.DB, emu *emulator.Emulator) (demoKeys
 			return keys, err
 		}
 	}
-	if err := importAreas(ctx, db, t.ID); err != nil {
-		return keys, err
+	if _, err := areas.Import(ctx, db, t.ID, vestfold, areas.Options{SlugProperty: "kommunenavn", NameProperty: "kommunenavn"}); err != nil {
+		return keys, fmt.Errorf("import the Vestfold areas: %w", err)
 	}
 	muni, org := pubs["kommunen"].ID, pubs["sandefjord-fotball"].ID
 	if keys.app, err = db.NewAPIKey(ctx, t.ID, nil, "demo app"); err != nil {
@@ -209,28 +210,6 @@ func seed(ctx context.Context, db *storage.DB, emu *emulator.Emulator) (demoKeys
 		return keys, err
 	}
 	return keys, nil
-}
-
-// importAreas stores the Vestfold municipalities as the tenant's areas.
-func importAreas(ctx context.Context, db *storage.DB, tenantID int64) error {
-	var fc struct {
-		Features []struct {
-			Properties struct {
-				Name string `json:"kommunenavn"`
-			} `json:"properties"`
-			Geometry json.RawMessage `json:"geometry"`
-		} `json:"features"`
-	}
-	if err := json.Unmarshal(vestfold, &fc); err != nil {
-		return fmt.Errorf("read vestfold areas: %w", err)
-	}
-	slug := strings.NewReplacer("æ", "ae", "ø", "o", "å", "a", " ", "-")
-	for _, f := range fc.Features {
-		if _, err := db.PutArea(ctx, tenantID, slug.Replace(strings.ToLower(f.Properties.Name)), f.Properties.Name, f.Geometry); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // registerDevices registers n emulator devices through the API, as apps

@@ -165,17 +165,3 @@ func (db *DB) slugsOf(ctx context.Context, query string, tenantID int64, ids []i
 	}
 	return out, nil
 }
-
-// PutArea stores a tenant's area from a GeoJSON Polygon or MultiPolygon
-// geometry, repairing invalid rings, and replaces an area of the same slug.
-func (db *DB) PutArea(ctx context.Context, tenantID int64, slug, name string, geometry []byte) (int64, error) {
-	var id int64
-	err := db.Pool.QueryRow(ctx, `INSERT INTO areas (tenant_id, slug, name, geom)
-		VALUES ($1, $2, $3, ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON($4), 4326)), 3)))
-		ON CONFLICT (tenant_id, slug) DO UPDATE SET name = excluded.name, geom = excluded.geom
-		RETURNING id`, tenantID, slug, name, string(geometry)).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("put area %q: %w", slug, err)
-	}
-	return id, nil
-}

@@ -1,0 +1,103 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Area is a named polygon of a tenant.
+type Area struct {
+	ID   int64
+	Slug string
+	Name string
+}
+
+// AreaInput is one area to import: a GeoJSON Polygon or MultiPolygon in
+// WGS84.
+type AreaInput struct {
+	Slug     string
+	Name     string
+	GeoJSON  []byte
+	Repaired bool // set by ImportAreas when PostGIS had to repair the rings
+}
+
+// AreaError says which input PostGIS could not make a polygon of, and why.
+type AreaError struct {
+	Index  int
+	Reason string
+}
+
+func (e *AreaError) Error() string { return fmt.Sprintf("area %d: %s", e.Index, e.Reason) }
+
+// ImportAreas stores areas of a tenant in one transaction, all or none, and
+// replaces areas of the same slug. Invalid rings (self-intersections, bad
+// orientation) are repaired with ST_MakeValid, keeping only the polygonal
+// part; an input of which no polygon is left is an *AreaError.
+func (db *DB) ImportAreas(ctx context.Context, tenantID int64, in []AreaInput) error {
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("import areas: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	for i := range in {
+		a := &in[i]
+		var valid bool
+		var reason string
+		err := tx.QueryRow(ctx, `
+			WITH g AS (SELECT ST_SetSRID(ST_GeomFromGeoJSON($4), 4326) AS raw),
+			     v AS (SELECT ST_IsValid(raw) AS valid, ST_IsValidReason(raw) AS reason,
+			                  ST_Multi(ST_CollectionExtract(ST_MakeValid(raw), 3)) AS fixed FROM g)
+			INSERT INTO areas (tenant_id, slug, name, geom)
+			SELECT $1, $2, $3, fixed FROM v WHERE NOT ST_IsEmpty(fixed)
+			ON CONFLICT (tenant_id, slug) DO UPDATE SET name = excluded.name, geom = excluded.geom
+			RETURNING (SELECT valid FROM v), (SELECT reason FROM v)`,
+			tenantID, a.Slug, a.Name, string(a.GeoJSON)).Scan(&valid, &reason)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var why string
+			if err := tx.QueryRow(ctx, `SELECT ST_IsValidReason(ST_GeomFromGeoJSON($1))`, string(a.GeoJSON)).Scan(&why); err != nil {
+				why = err.Error()
+			}
+			return &AreaError{Index: i, Reason: "no polygon is left after repairing it: " + why}
+		}
+		if err != nil {
+			return &AreaError{Index: i, Reason: "PostGIS refused it: " + err.Error()}
+		}
+		a.Repaired = !valid
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("import areas: commit: %w", err)
+	}
+	return nil
+}
+
+// Areas lists a tenant's areas by slug.
+func (db *DB) Areas(ctx context.Context, tenantID int64) ([]Area, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id, slug, name FROM areas WHERE tenant_id = $1 ORDER BY slug`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list areas: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Area, error) {
+		var a Area
+		return a, r.Scan(&a.ID, &a.Slug, &a.Name)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list areas: %w", err)
+	}
+	return out, nil
+}
+
+// PutArea stores one area from a GeoJSON geometry (see ImportAreas) and
+// returns its id.
+func (db *DB) PutArea(ctx context.Context, tenantID int64, slug, name string, geometry []byte) (int64, error) {
+	if err := db.ImportAreas(ctx, tenantID, []AreaInput{{Slug: slug, Name: name, GeoJSON: geometry}}); err != nil {
+		return 0, fmt.Errorf("put area %q: %w", slug, err)
+	}
+	var id int64
+	if err := db.Pool.QueryRow(ctx, `SELECT id FROM areas WHERE tenant_id = $1 AND slug = $2`, tenantID, slug).Scan(&id); err != nil {
+		return 0, notFound(err, fmt.Sprintf("area %q", slug))
+	}
+	return id, nil
+}
