@@ -58,6 +58,8 @@ func New(db *storage.DB, enq Enqueuer, cfg Config) *Server {
 	s.mux.Handle("DELETE /v1/devices/{installation_id}", s.auth(storage.KeyApp, s.deleteDevice))
 	s.mux.Handle("POST /v1/posts", s.auth(storage.KeyPublisher, s.createPost))
 	s.mux.Handle("GET /v1/posts/{id}", s.auth(storage.KeyPublisher, s.getPost))
+	s.mux.Handle("PUT /v1/areas", s.auth(storage.KeyPublisher, s.putAreas))
+	s.mux.Handle("GET /v1/areas", s.auth("", s.listAreas))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -86,7 +88,8 @@ func principal(ctx context.Context) storage.Principal {
 	return p
 }
 
-// auth checks the bearer key and that it is of the kind the endpoint needs.
+// auth checks the bearer key and that it is of the kind the endpoint needs
+// ("" for any kind).
 func (s *Server) auth(kind string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -100,7 +103,7 @@ func (s *Server) auth(kind string, h func(http.ResponseWriter, *http.Request) er
 			s.writeError(w, err)
 			return
 		}
-		if p.Kind != kind {
+		if kind != "" && p.Kind != kind {
 			s.writeError(w, forbidden("", "this endpoint needs a %s key, not a %s key", kind, p.Kind))
 			return
 		}

@@ -157,3 +157,5 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 }
 
 var errNotYet = errors.New("not yet")
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/storage"
 )
 
@@ -207,6 +208,43 @@ func cmdKey(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		}
 		fmt.Fprintln(stdout, key)
 		fmt.Fprintln(stderr, "keep this key: it is stored hashed and cannot be shown again")
+		return nil
+	})
+}
+
+func cmdArea(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "import" {
+		return fmt.Errorf("area: want: area import -tenant T -file F.geojson [-slug-property P] [-name-property P]")
+	}
+	fs := newFlags("area import", stderr)
+	var c common
+	c.register(fs, getenv)
+	tenant := fs.String("tenant", "", "tenant slug")
+	file := fs.String("file", "", "GeoJSON FeatureCollection of Polygons/MultiPolygons in WGS84 (- for stdin)")
+	slugProp := fs.String("slug-property", "slug", "feature property that gives the area's slug")
+	nameProp := fs.String("name-property", "name", "feature property that gives the area's name")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := required(fs, "tenant", "file"); err != nil {
+		return err
+	}
+	raw, err := readFile(*file)
+	if err != nil {
+		return err
+	}
+	return withTenant(ctx, c, *tenant, func(db *storage.DB, t storage.Tenant) error {
+		in, err := areas.Import(ctx, db, t.ID, raw, areas.Options{SlugProperty: *slugProp, NameProperty: *nameProp})
+		if err != nil {
+			return err
+		}
+		repaired := 0
+		for _, a := range in {
+			if a.Repaired {
+				repaired++
+			}
+		}
+		fmt.Fprintf(stdout, "%d areas imported into %s (%d repaired)\n", len(in), t.Slug, repaired)
 		return nil
 	})
 }

@@ -59,6 +59,7 @@ func commands() map[string]command {
 		"publisher": {"create a publisher (municipality or organisation)", cmdPublisher},
 		"feed":      {"create a feed", cmdFeed},
 		"key":       {"create an API key (app or publisher)", cmdKey},
+		"area":      {"import a tenant's areas from GeoJSON", cmdArea},
 		"demo":      {"set up a demo tenant with emulator devices, serve, and publish a post", cmdDemo},
 	}
 }
