@@ -31,6 +31,8 @@ type Config struct {
 	// resume points. Default 1000.
 	PageSize int
 	Logger   *slog.Logger
+	// Now is the clock that judges quiet hours; default time.Now.
+	Now func() time.Time
 }
 
 // WithDefaults fills in the zero fields.
@@ -38,6 +40,9 @@ func (c Config) WithDefaults() Config {
 	c.PageSize = cmp.Or(c.PageSize, 1000)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }
@@ -80,9 +85,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	case storage.PostCancelled, storage.PostSending:
 		return nil
 	}
-	cond := segments.Default(segments.Post{FeedID: post.FeedID, FeedMandatory: post.FeedMandatory, Tags: post.Tags}, 3)
+	now := d.cfg.Now()
+	cond := segments.Default(segments.Post{FeedID: post.FeedID, FeedMandatory: post.FeedMandatory, Tags: post.Tags}, 4)
 	n, err := d.db.Snapshot(ctx, post, storage.Audience{Where: cond.SQL, Args: cond.Args},
-		post.Class == providers.ClassEmergency)
+		storage.SnapshotOptions{Now: now, Emergency: post.Class == providers.ClassEmergency})
 	if err != nil {
 		return fmt.Errorf("dispatch post %d: %w", postID, err)
 	}
@@ -104,7 +110,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 			if err != nil {
 				return fmt.Errorf("dispatch post %d: %w", postID, err)
 			}
-			_, err = d.enq.EnqueueContext(ctx, task)
+			var opts []asynq.Option
+			if tg.NotBefore != nil {
+				opts = append(opts, asynq.ProcessAt(dueAt(*tg.NotBefore, d.cfg.Now())))
+			}
+			_, err = d.enq.EnqueueContext(ctx, task, opts...)
 			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 				return fmt.Errorf("dispatch post %d: enqueue device %d: %w", postID, tg.DeviceID, err)
 			}
@@ -122,4 +132,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		slog.Int("enqueued", enqueued), slog.Duration("snapshot", snapshotDone.Sub(start)),
 		slog.Duration("total", time.Since(start)))
 	return nil
+}
+
+// dueAt turns a deferred delivery's due time, judged by the dispatcher's
+// clock (now), into the wall-clock time to give asynq. asynq keeps scheduled
+// tasks by whole seconds and forwards them once the second has begun, so
+// the time is rounded up: a push is never early for the quiet hours it
+// waited out.
+func dueAt(notBefore, now time.Time) time.Time {
+	at := time.Now().Add(notBefore.Sub(now))
+	if r := at.Truncate(time.Second); !r.Equal(at) {
+		at = r.Add(time.Second)
+	}
+	return at
 }

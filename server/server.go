@@ -42,6 +42,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight sends may finish. Default 10s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// Now is the clock that judges quiet hours and expiry; default
+	// time.Now. Tests move it.
+	Now func() time.Time
 }
 
 // WithDefaults fills in the zero fields.
@@ -141,9 +144,9 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		mux := asynq.NewServeMux()
-		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger}))
+		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
 		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, 0), s.rec,
-			worker.Config{Logger: s.cfg.Logger}))
+			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
 		if err := s.asynq.Start(mux); err != nil {
 			stopRec()
 			return fmt.Errorf("start worker: %w", err)

@@ -35,6 +35,12 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackWith(t, server.Config{})
+}
+
+// newStackWith starts a stack whose server config starts from cfg.
+func newStackWith(t *testing.T, cfg server.Config) *stack {
+	t.Helper()
 	ctx := context.Background()
 	dbURL, _ := testenv.DBURL(t)
 	rds := testenv.StartRedis(t)
@@ -48,8 +54,9 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(func() { emu.Close() })
 
-	srv, err := server.New(ctx, server.Config{DatabaseURL: dbURL, RedisURL: rds.URL(), HTTPAddr: "127.0.0.1:0",
-		Concurrency: 20, ShutdownTimeout: 5 * time.Second})
+	cfg.DatabaseURL, cfg.RedisURL, cfg.HTTPAddr = dbURL, rds.URL(), "127.0.0.1:0"
+	cfg.Concurrency, cfg.ShutdownTimeout = 20, 5*time.Second
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

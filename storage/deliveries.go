@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -27,13 +28,24 @@ type Audience struct {
 	Args  []any
 }
 
-// Snapshot fixes a post's audience: in one statement it inserts one pending
-// delivery per matching active device of the post's tenant, then moves the
-// post to dispatching. It is idempotent: a post that was snapshotted already
-// keeps its deliveries, and the call reports the existing audience size.
-// The audience's placeholders must start at $4; $1 is the post id, $2 the
-// tenant id and $3 the feed id.
-func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, ignoreMutes bool) (int, error) {
+// SnapshotOptions say how a post's audience is narrowed beyond its segment.
+type SnapshotOptions struct {
+	// Now is the moment of the snapshot: quiet hours are judged at it.
+	Now time.Time
+	// Emergency posts ignore mutes and quiet hours.
+	Emergency bool
+}
+
+// Snapshot fixes a post's audience: in one statement it inserts one delivery
+// per matching active device of the post's tenant, then moves the post to
+// dispatching. A device in its quiet hours gets a deferred delivery that is
+// due when its quiet window ends in its own time zone. Snapshot is
+// idempotent: a post that was snapshotted already keeps its deliveries, and
+// the call reports the existing audience size.
+//
+// The audience's placeholders must start at $5: $1 is the post id, $2 the
+// tenant id, $3 the feed id and $4 the time of the snapshot.
+func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOptions) (int, error) {
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
@@ -51,14 +63,29 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, ignoreMutes bo
 		}
 		return *audience, nil
 	}
-	mutes := `AND NOT (d.mutes @> ARRAY[$3::bigint])`
-	if ignoreMutes {
-		mutes = `AND $3::bigint IS NOT NULL`
+	eligible := `AND NOT (d.mutes @> ARRAY[$3::bigint])`
+	// quiet: whether the device's local time at $4 lies in its quiet window
+	// (which may wrap midnight); ends: the next end of that window.
+	quiet := `LEFT JOIN LATERAL (
+			SELECT CASE WHEN d.quiet_start < d.quiet_end THEN l.t >= d.quiet_start AND l.t < d.quiet_end
+			            ELSE l.t >= d.quiet_start OR l.t < d.quiet_end END AS quiet,
+			       CASE WHEN (l.day + d.quiet_end) AT TIME ZONE d.time_zone > $4
+			            THEN (l.day + d.quiet_end) AT TIME ZONE d.time_zone
+			            ELSE (l.day + 1 + d.quiet_end) AT TIME ZONE d.time_zone END AS ends
+			FROM (SELECT ($4::timestamptz AT TIME ZONE d.time_zone) AS lt) x,
+			     LATERAL (SELECT x.lt::time AS t, x.lt::date AS day) l
+		) q ON d.quiet_start IS NOT NULL`
+	if opt.Emergency {
+		eligible = `AND $3::bigint IS NOT NULL`
+		quiet = `LEFT JOIN LATERAL (SELECT false AS quiet, NULL::timestamptz AS ends WHERE $4::timestamptz IS NULL) q ON false`
 	}
-	args := append([]any{p.ID, p.TenantID, p.FeedID}, aud.Args...)
-	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider)
-		SELECT $1, d.id, d.provider FROM devices d
-		WHERE d.tenant_id = $2 AND d.active `+mutes+` AND (`+aud.Where+`)
+	args := append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...)
+	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, not_before)
+		SELECT $1, d.id, d.provider,
+		       CASE WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
+		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
+		FROM devices d `+quiet+`
+		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)
 		ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
@@ -79,16 +106,18 @@ type Target struct {
 	DeviceID int64
 	Provider string
 	Token    string
+	// NotBefore is set for a deferred delivery: when it is due.
+	NotBefore *time.Time
 }
 
-// PendingPage returns up to limit pending deliveries of a post with device id
+// PendingPage returns up to limit pending or deferred deliveries of a post with device id
 // above after, in device order, with their devices' current tokens.
 // Deliveries whose device was deleted since the snapshot are marked skipped
 // on the way.
 func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) ([]Target, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT dl.device_id, dl.provider, d.token
+	rows, err := db.Pool.Query(ctx, `SELECT dl.device_id, dl.provider, d.token, dl.not_before
 		FROM deliveries dl LEFT JOIN devices d ON d.id = dl.device_id
-		WHERE dl.post_id = $1 AND dl.device_id > $2 AND dl.state = 'pending'
+		WHERE dl.post_id = $1 AND dl.device_id > $2 AND dl.state IN ('pending', 'deferred')
 		ORDER BY dl.device_id LIMIT $3`, postID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending deliveries of post %d: %w", postID, err)
@@ -98,7 +127,7 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 	for rows.Next() {
 		var t Target
 		var token *string
-		if err := rows.Scan(&t.DeviceID, &t.Provider, &token); err != nil {
+		if err := rows.Scan(&t.DeviceID, &t.Provider, &token, &t.NotBefore); err != nil {
 			return nil, fmt.Errorf("pending deliveries of post %d: %w", postID, err)
 		}
 		if token == nil {
@@ -113,7 +142,7 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 	}
 	if len(gone) > 0 {
 		if _, err := db.Pool.Exec(ctx, `UPDATE deliveries SET state = 'skipped', reason = 'device_removed',
-			updated_at = now() WHERE post_id = $1 AND device_id = ANY($2) AND state = 'pending'`, postID, gone); err != nil {
+			updated_at = now() WHERE post_id = $1 AND device_id = ANY($2) AND state IN ('pending', 'deferred')`, postID, gone); err != nil {
 			return nil, fmt.Errorf("skip removed devices of post %d: %w", postID, err)
 		}
 	}
@@ -155,7 +184,7 @@ type Outcome struct {
 }
 
 // RecordOutcomes writes send outcomes in one round trip. Only deliveries
-// still pending change: a late duplicate never overwrites a final state.
+// still pending (or deferred) change: a late duplicate never overwrites a final state.
 func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	if len(outs) == 0 {
 		return nil
@@ -169,7 +198,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 		batch.Queue(`UPDATE deliveries SET state = $3, reason = $4, last_error = $5,
 			provider_message_id = $6, attempts = attempts + $7,
 			sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END, updated_at = now()
-			WHERE post_id = $1 AND device_id = $2 AND state = 'pending'`,
+			WHERE post_id = $1 AND device_id = $2 AND state IN ('pending', 'deferred')`,
 			o.PostID, o.DeviceID, o.State, o.Reason, o.Error, o.ProviderMessageID, inc)
 	}
 	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
