@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -72,3 +73,5 @@ func jsonType(kind string) string {
 	}
 	return kind
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,15 +31,20 @@ const (
 
 // postBody is POST /v1/posts.
 type postBody struct {
-	Feed        string            `json:"feed"`
-	Title       string            `json:"title"`
-	Body        string            `json:"body"`
-	URL         string            `json:"url"`
-	Data        map[string]string `json:"data"`
-	Tags        []string          `json:"tags"`
-	Class       string            `json:"class"`
-	ExternalID  string            `json:"external_id"`
-	CollapseKey string            `json:"collapse_key"`
+	Feed       string            `json:"feed"`
+	Title      string            `json:"title"`
+	Body       string            `json:"body"`
+	URL        string            `json:"url"`
+	Data       map[string]string `json:"data"`
+	Tags       []string          `json:"tags"`
+	Class      string            `json:"class"`
+	ExternalID string            `json:"external_id"`
+	// Target is where the post is for: area slugs, a GeoJSON Polygon or
+	// MultiPolygon, or {"lat", "lon", "radius_m"}.
+	Target json.RawMessage `json:"target"`
+	// Segment is an explicit audience expression (DESIGN.md's grammar).
+	Segment     json.RawMessage `json:"segment"`
+	CollapseKey string          `json:"collapse_key"`
 	// Times are RFC 3339 strings, parsed in validatePost so that a bad one
 	// is a 400 naming its field.
 	PublishAt *string `json:"publish_at"`
@@ -50,21 +57,15 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &b); err != nil {
 		return err
 	}
-	if b.Feed == "" {
-		return invalid("feed", "is required")
-	}
-	feed, err := s.db.FeedBySlug(r.Context(), p.TenantID, b.Feed)
-	if errors.Is(err, storage.ErrNotFound) {
-		return invalid("feed", "unknown feed %q", b.Feed)
-	}
+	feed, err := s.postFeed(r.Context(), p, b.Feed)
 	if err != nil {
 		return err
 	}
-	if p.Publisher.Role != storage.RoleMunicipality && feed.PublisherID != p.Publisher.ID {
-		return forbidden("feed", "feed %q belongs to another publisher", b.Feed)
-	}
 	post, err := s.validatePost(b, p.Publisher)
 	if err != nil {
+		return err
+	}
+	if post.Target, post.Segment, err = s.targeting(r.Context(), p, b.Target, b.Segment); err != nil {
 		return err
 	}
 	post.TenantID, post.FeedID, post.PublisherID = p.TenantID, feed.ID, p.Publisher.ID
@@ -93,6 +94,25 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 		"status_url": "/v1/posts/" + strconv.FormatInt(saved.ID, 10),
 	})
 	return nil
+}
+
+// postFeed finds the feed a publisher posts to: its own, or any of the
+// tenant's for the municipality.
+func (s *Server) postFeed(ctx context.Context, p storage.Principal, slug string) (storage.Feed, error) {
+	if slug == "" {
+		return storage.Feed{}, invalid("feed", "is required")
+	}
+	feed, err := s.db.FeedBySlug(ctx, p.TenantID, slug)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Feed{}, invalid("feed", "unknown feed %q", slug)
+	}
+	if err != nil {
+		return storage.Feed{}, err
+	}
+	if p.Publisher.Role != storage.RoleMunicipality && feed.PublisherID != p.Publisher.ID {
+		return storage.Feed{}, forbidden("feed", "feed %q belongs to another publisher", slug)
+	}
+	return feed, nil
 }
 
 // validatePost checks a post body field by field.
@@ -202,6 +222,8 @@ type postJSON struct {
 	Tags        []string          `json:"tags"`
 	ExternalID  string            `json:"external_id,omitempty"`
 	CollapseKey string            `json:"collapse_key,omitempty"`
+	Target      json.RawMessage   `json:"target,omitempty"`
+	Segment     json.RawMessage   `json:"segment,omitempty"`
 	PublishAt   time.Time         `json:"publish_at"`
 	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
@@ -239,7 +261,7 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := postJSON{ID: post.ID, Feed: post.FeedSlug, Class: post.Class, Title: post.Title, Body: post.Body,
 		URL: post.URL, Data: post.Data, Tags: nonNil(post.Tags), ExternalID: post.ExternalID,
-		CollapseKey: post.CollapseKey, PublishAt: post.PublishAt, ExpiresAt: post.ExpiresAt,
+		CollapseKey: post.CollapseKey, Target: post.Target, Segment: post.Segment, PublishAt: post.PublishAt, ExpiresAt: post.ExpiresAt,
 		CreatedAt: post.CreatedAt, State: post.State, Audience: post.Audience, Counts: map[string]int{},
 		Pending: pr.Pending(), FirstSentAt: pr.FirstSentAt, LastSentAt: pr.LastSentAt}
 	for _, st := range deliveryStates {

@@ -15,7 +15,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/crier-push/crier/providers"
-	"github.com/crier-push/crier/segments"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
 )
@@ -86,8 +85,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		return nil
 	}
 	now := d.cfg.Now()
-	cond := segments.Default(segments.Post{FeedID: post.FeedID, FeedMandatory: post.FeedMandatory, Tags: post.Tags}, 4)
-	n, err := d.db.Snapshot(ctx, post, storage.Audience{Where: cond.SQL, Args: cond.Args},
+	aud, err := Audience(post)
+	if err != nil {
+		return fmt.Errorf("dispatch post %d: %w: %w", postID, err, asynq.SkipRetry)
+	}
+	n, err := d.db.Snapshot(ctx, post, aud,
 		storage.SnapshotOptions{Now: now, Emergency: post.Class == providers.ClassEmergency})
 	if err != nil {
 		return fmt.Errorf("dispatch post %d: %w", postID, err)

@@ -63,7 +63,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		}
 		return *audience, nil
 	}
-	eligible := `AND NOT (d.mutes @> ARRAY[$3::bigint])`
+	eligible := notMuted
 	// quiet: whether the device's local time at $4 lies in its quiet window
 	// (which may wrap midnight); ends: the next end of that window.
 	quiet := `LEFT JOIN LATERAL (
@@ -76,7 +76,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 			     LATERAL (SELECT x.lt::time AS t, x.lt::date AS day) l
 		) q ON d.quiet_start IS NOT NULL`
 	if opt.Emergency {
-		eligible = `AND $3::bigint IS NOT NULL`
+		eligible = ignoreMutes
 		quiet = `LEFT JOIN LATERAL (SELECT false AS quiet, NULL::timestamptz AS ends WHERE $4::timestamptz IS NULL) q ON false`
 	}
 	args := append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...)
@@ -99,6 +99,38 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		return 0, fmt.Errorf("snapshot post %d: commit: %w", p.ID, err)
 	}
 	return n, nil
+}
+
+// Eligibility beyond the segment, with the feed id in $3.
+const (
+	notMuted    = `AND NOT (d.mutes @> ARRAY[$3::bigint])`
+	ignoreMutes = `AND $3::bigint IS NOT NULL` // emergencies; keeps $3 typed
+)
+
+// AudienceCount is how many devices an audience holds, by platform.
+type AudienceCount struct {
+	Total, Android, IOS int
+}
+
+// CountAudience counts the devices a post with this audience would be sent
+// to now: active devices of the tenant matching the audience, less those
+// that muted the feed (unless emergency). The audience's placeholders start
+// at $5, as in Snapshot ($4 is unused).
+func (db *DB) CountAudience(ctx context.Context, tenantID, feedID int64, aud Audience, emergency bool) (AudienceCount, error) {
+	eligible := notMuted
+	if emergency {
+		eligible = ignoreMutes
+	}
+	args := append([]any{nil, tenantID, feedID, nil}, aud.Args...)
+	var c AudienceCount
+	err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE d.platform = 'android'),
+		count(*) FILTER (WHERE d.platform = 'ios')
+		FROM devices d WHERE $1::bigint IS NULL AND $4::timestamptz IS NULL AND d.tenant_id = $2 AND d.active `+eligible+`
+		AND (`+aud.Where+`)`, args...).Scan(&c.Total, &c.Android, &c.IOS)
+	if err != nil {
+		return AudienceCount{}, fmt.Errorf("count audience: %w", err)
+	}
+	return c, nil
 }
 
 // Target is one pending delivery with what a send task needs.

@@ -22,17 +22,21 @@ const (
 
 // Post is a message from a feed.
 type Post struct {
-	ID             int64
-	TenantID       int64
-	FeedID         int64
-	PublisherID    int64
-	ExternalID     string
-	Title          string
-	Body           string
-	URL            string
-	Data           map[string]string
-	Tags           []string
-	Class          string
+	ID          int64
+	TenantID    int64
+	FeedID      int64
+	PublisherID int64
+	ExternalID  string
+	Title       string
+	Body        string
+	URL         string
+	Data        map[string]string
+	Tags        []string
+	Class       string
+	// Target and Segment are the post's targeting as normalised segment
+	// expressions (JSON), nil when the post has none.
+	Target         []byte
+	Segment        []byte
 	CollapseKey    string
 	PublishAt      time.Time
 	ExpiresAt      *time.Time
@@ -47,14 +51,14 @@ type Post struct {
 }
 
 const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.external_id, ''), p.title, p.body,
-	p.url, p.data, p.tags, p.class, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
+	p.url, p.data, p.tags, p.class, p.target, p.segment, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
 	p.dispatch_cursor, p.created_at, f.slug, f.mandatory`
 
 func scanPost(row pgx.Row) (Post, error) {
 	var p Post
 	var data []byte
 	err := row.Scan(&p.ID, &p.TenantID, &p.FeedID, &p.PublisherID, &p.ExternalID, &p.Title, &p.Body,
-		&p.URL, &data, &p.Tags, &p.Class, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
+		&p.URL, &data, &p.Tags, &p.Class, &p.Target, &p.Segment, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
 		&p.DispatchCursor, &p.CreatedAt, &p.FeedSlug, &p.FeedMandatory)
 	if err != nil {
 		return Post{}, err
@@ -86,11 +90,11 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 	}
 	var id int64
 	err = db.Pool.QueryRow(ctx, `INSERT INTO posts (tenant_id, feed_id, publisher_id, external_id, title, body,
-		url, data, tags, class, collapse_key, publish_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		url, data, tags, class, collapse_key, publish_at, expires_at, target, segment)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (publisher_id, external_id) DO NOTHING RETURNING id`,
 		p.TenantID, p.FeedID, p.PublisherID, extID, p.Title, p.Body, p.URL, data, nonNil(p.Tags), p.Class,
-		p.CollapseKey, publishAt, p.ExpiresAt).Scan(&id)
+		p.CollapseKey, publishAt, p.ExpiresAt, jsonOrNull(p.Target), jsonOrNull(p.Segment)).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		err = db.Pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
@@ -168,4 +172,12 @@ func (db *DB) PostProgress(ctx context.Context, postID int64) (Progress, error) 
 		return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
 	}
 	return pr, nil
+}
+
+// jsonOrNull passes JSON to a jsonb parameter, nil as NULL.
+func jsonOrNull(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
 }

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Publisher roles.
@@ -164,4 +166,17 @@ func (db *DB) slugsOf(ctx context.Context, query string, tenantID int64, ids []i
 		}
 	}
 	return out, nil
+}
+
+// FeedSlugsOfPublisher lists the slugs of a publisher's own feeds.
+func (db *DB) FeedSlugsOfPublisher(ctx context.Context, publisherID int64) ([]string, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT slug FROM feeds WHERE publisher_id = $1 ORDER BY slug`, publisherID)
+	if err != nil {
+		return nil, fmt.Errorf("feeds of publisher %d: %w", publisherID, err)
+	}
+	slugs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("feeds of publisher %d: %w", publisherID, err)
+	}
+	return slugs, nil
 }
