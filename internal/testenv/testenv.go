@@ -240,3 +240,42 @@ func StartRedis(t testing.TB) Redis {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// PersistentDB returns a migrated database named name (suffixed with the
+// migrations' fingerprint) that outlives the test: for benchmarks whose
+// seed data takes long to make. It is created from the template if missing.
+func PersistentDB(t testing.TB, name string) *storage.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		unavailable(t, "PostgreSQL at %s: %v", redactURL(AdminURL()), err)
+	}
+	defer admin.Close(context.Background())
+	tmpl, err := ensureTemplate(ctx, admin)
+	if err != nil {
+		t.Fatalf("database template: %v", err)
+	}
+	fp, _ := storage.MigrationsFingerprint()
+	name = name + "_" + fp
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+tmpl); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	u, err := withDatabase(AdminURL(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(context.Background(), storage.Config{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
