@@ -57,6 +57,8 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	if err := tx.QueryRow(ctx, `SELECT state, audience FROM posts WHERE id = $1 FOR UPDATE`, p.ID).Scan(&state, &audience); err != nil {
 		return 0, notFound(err, fmt.Sprintf("snapshot post %d", p.ID))
 	}
+	// The post's row lock and state make this the only snapshot of the post,
+	// so the insert needs no ON CONFLICT.
 	if state != PostAccepted {
 		if audience == nil {
 			return 0, nil
@@ -85,8 +87,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		       CASE WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
 		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
 		FROM devices d `+quiet+`
-		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)
-		ON CONFLICT DO NOTHING`, args...)
+		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}

@@ -163,4 +163,5 @@ CREATE TABLE deliveries (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (post_id, device_id)
 );
-CREATE INDEX deliveries_post_state_idx ON deliveries (post_id, state);
+-- No other index: a snapshot writes up to millions of rows at once, and every
+-- query of deliveries is by post (and device), which the primary key serves.
