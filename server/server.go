@@ -145,7 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		mux := asynq.NewServeMux()
 		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
-		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, 0), s.rec,
+		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, 0), worker.NewLimiter(s.rdb), s.rec,
 			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
 		if err := s.asynq.Start(mux); err != nil {
 			stopRec()

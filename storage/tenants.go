@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Tenant is one app, usually one municipality.
@@ -31,6 +32,27 @@ type Credentials struct {
 	APNsTopic  string
 	APNsHost   string
 	APNsRootCA []byte
+
+	// Sends per second crier allows itself, by provider.
+	FCMRate, APNsRate int
+	// The providers' last refusal of these credentials, "" if none.
+	FCMAuthError, APNsAuthError string
+}
+
+// AuthError is the provider's recorded refusal of the credentials, "" if none.
+func (c Credentials) AuthError(provider string) string {
+	if provider == "apns" {
+		return c.APNsAuthError
+	}
+	return c.FCMAuthError
+}
+
+// Rate is the tenant's send rate for a provider.
+func (c Credentials) Rate(provider string) int {
+	if provider == "apns" {
+		return c.APNsRate
+	}
+	return c.FCMRate
 }
 
 // CreateTenant creates a tenant; ErrConflict if the slug is taken.
@@ -101,29 +123,91 @@ func (db *DB) SetAPNs(ctx context.Context, tenantID int64, s APNsSettings) error
 	return nil
 }
 
-// CredentialsVersion returns the current version of a tenant's credentials,
-// cheap enough to check before using a cached client.
-func (db *DB) CredentialsVersion(ctx context.Context, tenantID int64) (int64, error) {
-	var v int64
-	err := db.Pool.QueryRow(ctx, `SELECT credentials_version FROM tenants WHERE id = $1`, tenantID).Scan(&v)
-	if err != nil {
-		return 0, notFound(err, fmt.Sprintf("credentials version of tenant %d", tenantID))
-	}
-	return v, nil
-}
-
 // TenantCredentials loads a tenant's provider settings.
 func (db *DB) TenantCredentials(ctx context.Context, tenantID int64) (Credentials, error) {
 	c := Credentials{TenantID: tenantID}
 	err := db.Pool.QueryRow(ctx, `SELECT credentials_version,
 		coalesce(fcm_project_id, ''), coalesce(fcm_service_account, ''), coalesce(fcm_endpoint, ''),
 		coalesce(apns_key_p8, ''), coalesce(apns_key_id, ''), coalesce(apns_team_id, ''),
-		coalesce(apns_topic, ''), coalesce(apns_host, ''), apns_root_ca
+		coalesce(apns_topic, ''), coalesce(apns_host, ''), apns_root_ca, fcm_rate_per_second, apns_rate_per_second,
+		coalesce(fcm_auth_error, ''), coalesce(apns_auth_error, '')
 		FROM tenants WHERE id = $1`, tenantID).Scan(&c.Version,
 		&c.FCMProjectID, &c.FCMServiceAccount, &c.FCMEndpoint,
-		&c.APNsKeyP8, &c.APNsKeyID, &c.APNsTeamID, &c.APNsTopic, &c.APNsHost, &c.APNsRootCA)
+		&c.APNsKeyP8, &c.APNsKeyID, &c.APNsTeamID, &c.APNsTopic, &c.APNsHost, &c.APNsRootCA, &c.FCMRate, &c.APNsRate,
+		&c.FCMAuthError, &c.APNsAuthError)
 	if err != nil {
 		return Credentials{}, notFound(err, fmt.Sprintf("credentials of tenant %d", tenantID))
 	}
 	return c, nil
+}
+
+// providerColumn maps a provider name to its column prefix; nothing else
+// reaches the SQL text.
+func providerColumn(provider string) (string, error) {
+	switch provider {
+	case "fcm":
+		return "fcm", nil
+	case "apns":
+		return "apns", nil
+	}
+	return "", fmt.Errorf("unknown provider %q", provider)
+}
+
+// SetRateLimit sets the sends per second crier allows a tenant's provider.
+// Workers pick it up with the credentials (credentials_version changes).
+func (db *DB) SetRateLimit(ctx context.Context, tenantID int64, provider string, perSecond int) error {
+	col, err := providerColumn(provider)
+	if err != nil {
+		return err
+	}
+	tag, err := db.Pool.Exec(ctx, `UPDATE tenants SET `+col+`_rate_per_second = $2,
+		credentials_version = credentials_version + 1 WHERE id = $1`, tenantID, perSecond)
+	if err != nil {
+		return fmt.Errorf("set %s rate of tenant %d: %w", provider, tenantID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set %s rate of tenant %d: %w", provider, tenantID, ErrNotFound)
+	}
+	return nil
+}
+
+// SetAuthError records that a provider refused the tenant's credentials
+// (reason), or clears it (reason ""). It writes only on a change.
+func (db *DB) SetAuthError(ctx context.Context, tenantID int64, provider, reason string) error {
+	col, err := providerColumn(provider)
+	if err != nil {
+		return err
+	}
+	_, err = db.Pool.Exec(ctx, `UPDATE tenants SET `+col+`_auth_error = NULLIF($2, ''),
+		`+col+`_auth_error_at = CASE WHEN $2 = '' THEN NULL ELSE now() END
+		WHERE id = $1 AND `+col+`_auth_error IS DISTINCT FROM NULLIF($2, '')`, tenantID, reason)
+	if err != nil {
+		return fmt.Errorf("set %s auth error of tenant %d: %w", provider, tenantID, err)
+	}
+	return nil
+}
+
+// AuthError is a provider's refusal of a tenant's credentials.
+type AuthError struct {
+	Provider string
+	Reason   string
+	Since    time.Time
+}
+
+// AuthErrors lists the providers that refuse a tenant's credentials now.
+func (db *DB) AuthErrors(ctx context.Context, tenantID int64) ([]AuthError, error) {
+	var out []AuthError
+	var fr, ar *string
+	var fa, aa *time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT fcm_auth_error, fcm_auth_error_at, apns_auth_error, apns_auth_error_at
+		FROM tenants WHERE id = $1`, tenantID).Scan(&fr, &fa, &ar, &aa); err != nil {
+		return nil, notFound(err, fmt.Sprintf("auth errors of tenant %d", tenantID))
+	}
+	if fr != nil && fa != nil {
+		out = append(out, AuthError{Provider: "fcm", Reason: *fr, Since: *fa})
+	}
+	if ar != nil && aa != nil {
+		out = append(out, AuthError{Provider: "apns", Reason: *ar, Since: *aa})
+	}
+	return out, nil
 }

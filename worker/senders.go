@@ -12,9 +12,19 @@ import (
 	"github.com/crier-push/crier/storage"
 )
 
+// TenantSender is a tenant's client of one provider and what limits it.
+type TenantSender struct {
+	Sender
+	Scope     Scope
+	PerSecond int
+	// AuthError: the provider refused these credentials last time (as
+	// recorded in the tenant).
+	AuthError bool
+}
+
 // TenantSenders builds one long-lived provider client per tenant and
 // provider from the tenant's stored credentials, and rebuilds it when the
-// credentials change (checked at most once per CheckEvery).
+// credentials change. The credentials are read at most once per checkEvery.
 type TenantSenders struct {
 	db         *storage.DB
 	checkEvery time.Duration
@@ -30,10 +40,8 @@ type senderKey struct {
 
 type tenantClient struct {
 	mu      sync.Mutex
-	version int64
 	checked time.Time
-	sender  Sender
-	err     error
+	ts      TenantSender
 }
 
 // NewTenantSenders makes a TenantSenders. checkEvery defaults to 10s.
@@ -44,8 +52,8 @@ func NewTenantSenders(db *storage.DB, checkEvery time.Duration) *TenantSenders {
 	return &TenantSenders{db: db, checkEvery: checkEvery, clients: map[senderKey]*tenantClient{}}
 }
 
-// Sender returns the tenant's client of a provider.
-func (ts *TenantSenders) Sender(ctx context.Context, tenantID int64, provider string) (Sender, error) {
+// Sender returns the tenant's client of a provider, with its limits.
+func (ts *TenantSenders) Sender(ctx context.Context, tenantID int64, provider string) (TenantSender, error) {
 	k := senderKey{tenantID, provider}
 	ts.mu.Lock()
 	tc, ok := ts.clients[k]
@@ -57,27 +65,37 @@ func (ts *TenantSenders) Sender(ctx context.Context, tenantID int64, provider st
 
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if tc.sender != nil && time.Since(tc.checked) < ts.checkEvery {
-		return tc.sender, nil
-	}
-	v, err := ts.db.CredentialsVersion(ctx, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("sender of tenant %d: %w", tenantID, err)
-	}
-	if tc.sender != nil && v == tc.version {
-		tc.checked = time.Now()
-		return tc.sender, nil
+	if tc.ts.Sender != nil && time.Since(tc.checked) < ts.checkEvery {
+		return tc.ts, nil
 	}
 	creds, err := ts.db.TenantCredentials(ctx, tenantID)
 	if err != nil {
-		return nil, fmt.Errorf("sender of tenant %d: %w", tenantID, err)
+		return TenantSender{}, fmt.Errorf("sender of tenant %d: %w", tenantID, err)
 	}
-	s, err := build(ctx, creds, provider)
-	if err != nil {
-		return nil, fmt.Errorf("sender of tenant %d: %w", tenantID, err)
+	if tc.ts.Sender == nil || creds.Version != tc.ts.Scope.Version {
+		s, err := build(ctx, creds, provider)
+		if err != nil {
+			return TenantSender{}, fmt.Errorf("sender of tenant %d: %w", tenantID, err)
+		}
+		tc.ts = TenantSender{Sender: s, Scope: Scope{TenantID: tenantID, Provider: provider, Version: creds.Version},
+			PerSecond: creds.Rate(provider)}
 	}
-	tc.sender, tc.version, tc.checked = s, creds.Version, time.Now()
-	return s, nil
+	tc.ts.AuthError = creds.AuthError(provider) != ""
+	tc.checked = time.Now()
+	return tc.ts, nil
+}
+
+// AuthCleared notes that the tenant's provider took its credentials again,
+// so the next send does not clear the recorded error a second time.
+func (ts *TenantSenders) AuthCleared(tenantID int64, provider string) {
+	ts.mu.Lock()
+	tc := ts.clients[senderKey{tenantID, provider}]
+	ts.mu.Unlock()
+	if tc != nil {
+		tc.mu.Lock()
+		tc.ts.AuthError = false
+		tc.mu.Unlock()
+	}
 }
 
 func build(ctx context.Context, c storage.Credentials, provider string) (Sender, error) {

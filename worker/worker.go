@@ -26,9 +26,11 @@ type Sender interface {
 	Send(ctx context.Context, m providers.Message) (string, error)
 }
 
-// Senders finds the Sender of a tenant's provider.
+// Senders finds the Sender of a tenant's provider, with its limits.
 type Senders interface {
-	Sender(ctx context.Context, tenantID int64, provider string) (Sender, error)
+	Sender(ctx context.Context, tenantID int64, provider string) (TenantSender, error)
+	// AuthCleared is told when a provider takes credentials it had refused.
+	AuthCleared(tenantID int64, provider string)
 }
 
 // ErrNotConfigured: the tenant has no credentials for the provider.
@@ -39,13 +41,24 @@ type Config struct {
 	// PostCacheTTL is how long a loaded post is trusted; a cancellation is
 	// seen within it. Default 1s.
 	PostCacheTTL time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// MaxRateWait is the longest a send waits in the worker for its rate;
+	// beyond that the task is retried later instead. Default 1s.
+	MaxRateWait time.Duration
+	// AuthPause is how long a tenant's provider rests after refusing its
+	// credentials before a send tries them again. Default 30s.
+	AuthPause time.Duration
+	// SendTimeout bounds one send, SDK retries included. Default 20s.
+	SendTimeout time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
 	c.PostCacheTTL = cmp.Or(c.PostCacheTTL, time.Second)
+	c.MaxRateWait = cmp.Or(c.MaxRateWait, time.Second)
+	c.AuthPause = cmp.Or(c.AuthPause, 30*time.Second)
+	c.SendTimeout = cmp.Or(c.SendTimeout, 20*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -59,15 +72,16 @@ func (c Config) WithDefaults() Config {
 type Worker struct {
 	db       *storage.DB
 	senders  Senders
+	limiter  *Limiter
 	posts    *postCache
 	recorder *Recorder
 	cfg      Config
 }
 
 // New makes a Worker. Its recorder must be running (see Recorder.Run).
-func New(db *storage.DB, senders Senders, recorder *Recorder, cfg Config) *Worker {
+func New(db *storage.DB, senders Senders, limiter *Limiter, recorder *Recorder, cfg Config) *Worker {
 	cfg = cfg.WithDefaults()
-	return &Worker{db: db, senders: senders, recorder: recorder, cfg: cfg,
+	return &Worker{db: db, senders: senders, limiter: limiter, recorder: recorder, cfg: cfg,
 		posts: newPostCache(db, cfg.PostCacheTTL, cfg.Now)}
 }
 
@@ -120,15 +134,25 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
 	}
+	// Paused or over its rate: retried later, not a failed attempt, nothing
+	// to record.
+	if err := w.limiter.Wait(ctx, sender.Scope, sender.PerSecond, w.cfg.MaxRateWait); err != nil {
+		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+	}
 	msg := providers.Message{PostID: post.ID, DeviceID: s.DeviceID, Token: s.Token, Title: post.Title,
 		Body: post.Body, URL: post.URL, Data: post.Data, Class: post.Class, CollapseKey: post.CollapseKey}
 	if post.ExpiresAt != nil {
 		msg.ExpiresAt = *post.ExpiresAt
 	}
-	id, sendErr := sender.Send(ctx, msg)
+	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
+	id, sendErr := sender.Send(sendCtx, msg)
+	cancel()
 	kind := providers.Kind(0)
 	if sendErr != nil {
 		kind = providers.KindOf(sendErr)
+	}
+	if err := w.react(ctx, sender, kind, sendErr); err != nil {
+		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
 	}
 	act := actions[kind]
 	out.State, out.ProviderMessageID, out.CountAttempt = act.state, id, act.countAttempt
@@ -147,6 +171,10 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if retried >= maxRetry {
 			out.State = storage.DeliveryFailed
 		} else {
+			if kind == providers.AuthBroken {
+				// Come back when the pause is over.
+				sendErr = &providers.Error{Kind: providers.AuthBroken, Reason: out.Reason, RetryAfter: w.cfg.AuthPause, Err: sendErr}
+			}
 			taskErr = fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), sendErr)
 		}
 	} else if sendErr != nil && act.state != storage.DeliverySent {
@@ -161,6 +189,50 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return w.record(ctx, out, taskErr)
 }
 
+// react does what an answer means beyond its delivery: a 429 pauses the
+// tenant's provider for its Retry-After in every process; refused
+// credentials pause it for AuthPause and are recorded on the tenant, and a
+// success clears that record.
+func (w *Worker) react(ctx context.Context, s TenantSender, kind providers.Kind, err error) error {
+	var pe *providers.Error
+	errors.As(err, &pe)
+	switch kind {
+	case providers.Throttled:
+		d := time.Second
+		if pe != nil && pe.RetryAfter > 0 {
+			d = pe.RetryAfter
+		}
+		return w.limiter.Pause(ctx, s.Scope, false, d)
+	case providers.AuthBroken:
+		reason := "auth_broken"
+		if pe != nil && pe.Reason != "" {
+			reason = pe.Reason
+		}
+		w.cfg.Logger.Warn("provider refused the tenant's credentials; pausing", slog.Int64("tenant_id", s.Scope.TenantID),
+			slog.String("provider", s.Scope.Provider), slog.String("reason", reason), slog.Duration("pause", w.cfg.AuthPause))
+		if err := w.limiter.Pause(ctx, s.Scope, true, w.cfg.AuthPause); err != nil {
+			return err
+		}
+		return w.db.SetAuthError(ctx, s.Scope.TenantID, s.Scope.Provider, reason)
+	case 0:
+		if s.AuthError {
+			if err := w.db.SetAuthError(ctx, s.Scope.TenantID, s.Scope.Provider, ""); err != nil {
+				return err
+			}
+			w.senders.AuthCleared(s.Scope.TenantID, s.Scope.Provider)
+		}
+	}
+	return nil
+}
+
+// IsFailure tells asynq which errors count against a send's retries:
+// throttling, pauses and refused credentials do not, since the device is not
+// at fault and the send was not really tried.
+func IsFailure(err error) bool {
+	k := providers.KindOf(err)
+	return k != providers.Throttled && k != providers.AuthBroken
+}
+
 // record writes the outcome (group-committed with other sends) before the
 // task is acknowledged, so an acknowledged send always has its outcome.
 func (w *Worker) record(ctx context.Context, out storage.Outcome, taskErr error) error {
@@ -171,12 +243,13 @@ func (w *Worker) record(ctx context.Context, out storage.Outcome, taskErr error)
 }
 
 // RetryDelay is asynq's RetryDelayFunc for sends: the provider's Retry-After
-// when it gave one, otherwise exponential backoff from 1s up to 10 minutes
-// with full jitter around the middle.
+// (or a pause's remainder) when there is one, plus up to 10% jitter so that
+// paused sends do not all come back at once; otherwise exponential backoff
+// from 1s up to 10 minutes with jitter around it.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.RetryAfter > 0 {
-		return pe.RetryAfter
+		return pe.RetryAfter + rand.N(pe.RetryAfter/10+time.Millisecond)
 	}
 	base := time.Second << min(n, 10)
 	base = min(base, 10*time.Minute)
