@@ -273,3 +273,30 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// cancelPost is DELETE /v1/posts/{id}: no further send of the post leaves
+// crier, across every worker, within about a second (the workers' post
+// cache); the answer says how many deliveries were cancelled.
+func (s *Server) cancelPost(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return invalid("id", "must be a post id")
+	}
+	post, err := s.db.Post(r.Context(), p.TenantID, id)
+	if err != nil {
+		return err
+	}
+	if p.Publisher.Role != storage.RoleMunicipality && post.PublisherID != p.Publisher.ID {
+		return fmt.Errorf("post %d: %w", id, storage.ErrNotFound)
+	}
+	n, err := s.db.CancelPost(r.Context(), p.TenantID, id)
+	if errors.Is(err, storage.ErrAlreadyDelivered) {
+		return &Error{Status: http.StatusConflict, Code: "already_delivered", Message: "every delivery of the post has its outcome; nothing is left to cancel"}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": storage.PostCancelled, "cancelled": n})
+	return nil
+}

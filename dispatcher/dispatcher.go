@@ -123,8 +123,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 			enqueued++
 		}
 		cursor = page[len(page)-1].DeviceID
-		if err := d.db.AdvanceDispatch(ctx, postID, cursor); err != nil {
+		state, err := d.db.AdvanceDispatch(ctx, postID, cursor)
+		if err != nil {
 			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+		if state == storage.PostCancelled {
+			d.cfg.Logger.Info("dispatch stopped: post cancelled", slog.Int64("post_id", postID), slog.Int("enqueued", enqueued))
+			return nil
 		}
 	}
 	if err := d.db.FinishDispatch(ctx, postID); err != nil {

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
@@ -41,11 +44,17 @@ func newStack(t *testing.T) *stack {
 // newStackWith starts a stack whose server config starts from cfg.
 func newStackWith(t *testing.T, cfg server.Config) *stack {
 	t.Helper()
+	return newStackOpts(t, cfg, emulator.Config{})
+}
+
+// newStackOpts starts a stack from a server and an emulator config.
+func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stack {
+	t.Helper()
 	ctx := context.Background()
 	dbURL, _ := testenv.DBURL(t)
 	rds := testenv.StartRedis(t)
 
-	emu, err := emulator.New(emulator.Config{})
+	emu, err := emulator.New(emuCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,3 +175,26 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 var errNotYet = errors.New("not yet")
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// insertDevices adds n devices following the feeds straight into the
+// database (quicker than the API for big audiences): two in three FCM, one
+// in three APNs, all with accepting emulator tokens. It returns the tokens.
+func (s *stack) insertDevices(prefix string, n int, follows []int64) []string {
+	s.t.Helper()
+	ok := emulator.Behaviour{Kind: emulator.Accept}
+	rows := make([][]any, n)
+	tokens := make([]string, n)
+	for i := range n {
+		prov, plat, tok := "fcm", "android", emulator.FCMToken(ok, fmt.Sprintf("%s%d", prefix, i))
+		if i%3 == 2 {
+			prov, plat, tok = "apns", "ios", emulator.APNsToken(ok, uint64(i+1)<<20|uint64(len(prefix)))
+		}
+		tokens[i] = tok
+		rows[i] = []any{s.tenant.ID, fmt.Sprintf("%s%d", prefix, i), prov, plat, tok, follows}
+	}
+	if _, err := s.db.Pool.CopyFrom(context.Background(), pgx.Identifier{"devices"},
+		[]string{"tenant_id", "installation_id", "provider", "platform", "token", "follows"}, pgx.CopyFromRows(rows)); err != nil {
+		s.t.Fatal(err)
+	}
+	return tokens
+}

@@ -183,13 +183,15 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 }
 
 // AdvanceDispatch records how far a dispatch has enqueued, so a dispatch
-// that is interrupted resumes from there.
-func (db *DB) AdvanceDispatch(ctx context.Context, postID, cursor int64) error {
-	if _, err := db.Pool.Exec(ctx, `UPDATE posts SET dispatch_cursor = $2 WHERE id = $1 AND dispatch_cursor < $2`,
-		postID, cursor); err != nil {
-		return fmt.Errorf("advance dispatch of post %d: %w", postID, err)
+// that is interrupted resumes from there, and returns the post's state: a
+// dispatch stops when its post was cancelled meanwhile.
+func (db *DB) AdvanceDispatch(ctx context.Context, postID, cursor int64) (string, error) {
+	var state string
+	if err := db.Pool.QueryRow(ctx, `UPDATE posts SET dispatch_cursor = greatest(dispatch_cursor, $2) WHERE id = $1
+		RETURNING state`, postID, cursor).Scan(&state); err != nil {
+		return "", notFound(err, fmt.Sprintf("advance dispatch of post %d", postID))
 	}
-	return nil
+	return state, nil
 }
 
 // FinishDispatch marks a post as sending: every delivery is enqueued.

@@ -181,3 +181,43 @@ func jsonOrNull(b []byte) any {
 	}
 	return string(b)
 }
+
+// ErrAlreadyDelivered: a post whose every delivery has its outcome cannot
+// be cancelled.
+var ErrAlreadyDelivered = errors.New("post already delivered")
+
+// CancelPost cancels a post of a tenant: it will not be dispatched, and
+// every delivery not yet sent (pending or deferred) is cancelled, in one
+// transaction. Workers see the post's state within their post cache's TTL
+// and skip its remaining tasks. It returns how many deliveries it cancelled;
+// cancelling a cancelled post again cancels nothing.
+func (db *DB) CancelPost(ctx context.Context, tenantID, postID int64) (int, error) {
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cancel post %d: %w", postID, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	var state string
+	if err := tx.QueryRow(ctx, `SELECT state FROM posts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+		tenantID, postID).Scan(&state); err != nil {
+		return 0, notFound(err, fmt.Sprintf("cancel post %d", postID))
+	}
+	if state == PostCancelled {
+		return 0, nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'cancelled', reason = 'post_cancelled', updated_at = now()
+		WHERE post_id = $1 AND state IN ('pending', 'deferred')`, postID)
+	if err != nil {
+		return 0, fmt.Errorf("cancel post %d: %w", postID, err)
+	}
+	if tag.RowsAffected() == 0 && state == PostSending {
+		return 0, fmt.Errorf("cancel post %d: %w", postID, ErrAlreadyDelivered)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE posts SET state = 'cancelled', cancelled_at = now() WHERE id = $1`, postID); err != nil {
+		return 0, fmt.Errorf("cancel post %d: %w", postID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("cancel post %d: commit: %w", postID, err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -119,8 +119,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	out := storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID}
 	switch {
 	case post.State == storage.PostCancelled:
-		out.State, out.Reason = storage.DeliveryCancelled, "post_cancelled"
-		return w.record(ctx, out, nil)
+		// Cancelling the post cancelled its unsent deliveries already.
+		return nil
 	case post.ExpiresAt != nil && !w.cfg.Now().Before(*post.ExpiresAt):
 		out.State, out.Reason = storage.DeliveryExpired, "post_expired"
 		return w.record(ctx, out, nil)
