@@ -235,6 +235,17 @@ type postJSON struct {
 	Pending     int            `json:"pending"`
 	FirstSentAt *time.Time     `json:"first_sent_at"`
 	LastSentAt  *time.Time     `json:"last_sent_at"`
+	// SendRate is sends per second between the first and the last.
+	SendRate float64 `json:"send_rate"`
+	// Paused lists the providers that refuse the tenant's credentials while
+	// deliveries wait: they resume by themselves when the credentials work.
+	Paused []pausedJSON `json:"paused,omitempty"`
+}
+
+type pausedJSON struct {
+	Provider string    `json:"provider"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"`
 }
 
 var deliveryStates = []string{storage.DeliveryPending, storage.DeliverySent, storage.DeliveryFailed,
@@ -269,6 +280,20 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	if post.State == storage.PostSending && out.Pending == 0 {
 		out.State = "done"
+	}
+	if pr.FirstSentAt != nil && pr.LastSentAt != nil {
+		if d := pr.LastSentAt.Sub(*pr.FirstSentAt).Seconds(); d > 0 {
+			out.SendRate = float64(pr.Counts[storage.DeliverySent]) / d
+		}
+	}
+	if out.Pending > 0 {
+		errs, err := s.db.AuthErrors(r.Context(), p.TenantID)
+		if err != nil {
+			return err
+		}
+		for _, e := range errs {
+			out.Paused = append(out.Paused, pausedJSON{Provider: e.Provider, Reason: e.Reason, Since: e.Since})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -45,6 +45,10 @@ type Config struct {
 	// Now is the clock that judges quiet hours and expiry; default
 	// time.Now. Tests move it.
 	Now func() time.Time
+	// AuthPause is how long a tenant's provider rests after refusing its
+	// credentials (worker.Config); CredentialsCheck how often workers
+	// re-read a tenant's credentials (default 10s).
+	AuthPause, CredentialsCheck time.Duration
 }
 
 // WithDefaults fills in the zero fields.
@@ -145,8 +149,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		mux := asynq.NewServeMux()
 		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
-		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, 0), worker.NewLimiter(s.rdb), s.rec,
-			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
+		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, s.cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
+			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, AuthPause: s.cfg.AuthPause}))
 		if err := s.asynq.Start(mux); err != nil {
 			stopRec()
 			return fmt.Errorf("start worker: %w", err)
