@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
@@ -32,11 +33,14 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the clock that judges quiet hours; default time.Now.
 	Now func() time.Time
+	// EnqueueWorkers is how many enqueues run at once. Default 8.
+	EnqueueWorkers int
 }
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
 	c.PageSize = cmp.Or(c.PageSize, 1000)
+	c.EnqueueWorkers = cmp.Or(c.EnqueueWorkers, 8)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,22 +110,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		if len(page) == 0 {
 			break
 		}
-		for _, tg := range page {
-			task, err := tasks.NewSend(tasks.Send{PostID: postID, DeviceID: tg.DeviceID, TenantID: post.TenantID,
-				Provider: tg.Provider, Token: tg.Token}, post.Class)
-			if err != nil {
-				return fmt.Errorf("dispatch post %d: %w", postID, err)
-			}
-			var opts []asynq.Option
-			if tg.NotBefore != nil {
-				opts = append(opts, asynq.ProcessAt(dueAt(*tg.NotBefore, d.cfg.Now())))
-			}
-			_, err = d.enq.EnqueueContext(ctx, task, opts...)
-			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-				return fmt.Errorf("dispatch post %d: enqueue device %d: %w", postID, tg.DeviceID, err)
-			}
-			enqueued++
+		if err := d.enqueuePage(ctx, post, page); err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
 		}
+		enqueued += len(page)
 		cursor = page[len(page)-1].DeviceID
 		state, err := d.db.AdvanceDispatch(ctx, postID, cursor)
 		if err != nil {
@@ -152,4 +144,35 @@ func dueAt(notBefore, now time.Time) time.Time {
 		at = r.Add(time.Second)
 	}
 	return at
+}
+
+// enqueuePage enqueues a send per delivery of the page, from several
+// goroutines: each enqueue is a Redis round trip, and they overlap well. A
+// send enqueued before (an interrupted dispatch resumed) is refused by its
+// task id and skipped.
+func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []storage.Target) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.cfg.EnqueueWorkers)
+	chunk := (len(page) + d.cfg.EnqueueWorkers - 1) / d.cfg.EnqueueWorkers
+	for start := 0; start < len(page); start += chunk {
+		part := page[start:min(start+chunk, len(page))]
+		g.Go(func() error {
+			for _, tg := range part {
+				task, err := tasks.NewSend(tasks.Send{PostID: post.ID, DeviceID: tg.DeviceID, TenantID: post.TenantID,
+					Provider: tg.Provider, Token: tg.Token}, post.Class)
+				if err != nil {
+					return err
+				}
+				var opts []asynq.Option
+				if tg.NotBefore != nil {
+					opts = append(opts, asynq.ProcessAt(dueAt(*tg.NotBefore, d.cfg.Now())))
+				}
+				if _, err := d.enq.EnqueueContext(ctx, task, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+					return fmt.Errorf("enqueue device %d: %w", tg.DeviceID, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crier-push/crier/internal/testenv"
@@ -34,6 +35,7 @@ type stack struct {
 	muniKey  string
 	orgKey   string
 	otherKey string // a second organisation's key
+	redisOpt asynq.RedisClientOpt
 }
 
 func newStack(t *testing.T) *stack {
@@ -80,7 +82,7 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 		srv.Close()
 	})
 
-	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr()}
+	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr(), redisOpt: rds.AsynqOpt()}
 	db := s.db
 	must := func(err error) {
 		t.Helper()
