@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
@@ -23,6 +24,11 @@ import (
 // Enqueuer puts tasks on asynq queues; *asynq.Client is one.
 type Enqueuer interface {
 	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Observer is told how dispatches went, for metrics; *metrics.Metrics is one.
+type Observer interface {
+	Dispatch(snapshot, total time.Duration, audience int)
 }
 
 // Config tunes a Dispatcher.
@@ -35,6 +41,8 @@ type Config struct {
 	Now func() time.Time
 	// EnqueueWorkers is how many enqueues run at once. Default 8.
 	EnqueueWorkers int
+	// Observer defaults to none.
+	Observer Observer
 }
 
 // WithDefaults fills in the zero fields.
@@ -46,6 +54,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = metrics.Nop{}
 	}
 	return c
 }
@@ -127,6 +138,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	if err := d.db.FinishDispatch(ctx, postID); err != nil {
 		return fmt.Errorf("dispatch post %d: %w", postID, err)
 	}
+	d.cfg.Observer.Dispatch(snapshotDone.Sub(start), time.Since(start), n)
 	d.cfg.Logger.Info("post dispatched", slog.Int64("post_id", postID), slog.Int("audience", n),
 		slog.Int("enqueued", enqueued), slog.Duration("snapshot", snapshotDone.Sub(start)),
 		slog.Duration("total", time.Since(start)))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/dispatcher"
+	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
 	"github.com/crier-push/crier/worker"
@@ -45,6 +46,9 @@ type Config struct {
 	// Now is the clock that judges quiet hours and expiry; default
 	// time.Now. Tests move it.
 	Now func() time.Time
+	// MetricsAddr, when set, serves /metrics on its own listener (for
+	// worker-only processes); an API process also serves it on HTTPAddr.
+	MetricsAddr string
 	// AuthPause is how long a tenant's provider rests after refusing its
 	// credentials (worker.Config); CredentialsCheck how often workers
 	// re-read a tenant's credentials (default 10s).
@@ -75,6 +79,10 @@ type Server struct {
 	http   *http.Server
 	asynq  *asynq.Server
 	rec    *worker.Recorder
+	met    *metrics.Metrics
+	insp   *asynq.Inspector
+	mln    net.Listener
+	mhttp  *http.Server
 }
 
 // New connects to Postgres and Redis and prepares the roles; Run starts them.
@@ -97,7 +105,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		rc.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, rdb: rc, client: asynq.NewClient(ropt)}
+	s := &Server{cfg: cfg, db: db, rdb: rc, client: asynq.NewClient(ropt), insp: asynq.NewInspector(ropt)}
+	queues := make([]string, 0, len(tasks.Queues()))
+	for q := range tasks.Queues() {
+		queues = append(queues, q)
+	}
+	s.met = metrics.New(s.insp, queues, cfg.Logger)
+	if cfg.MetricsAddr != "" {
+		if s.mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.met.Handler())
+		s.mhttp = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
 	if cfg.API {
 		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -106,7 +128,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		handler := api.New(db, s.client, api.Config{Logger: cfg.Logger,
 			Ready: map[string]api.Pinger{"postgres": db, "redis": redisPinger{rc}}})
-		s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.met.Handler())
+		mux.Handle("/", handler)
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	if cfg.Worker {
 		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
@@ -148,9 +173,9 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		mux := asynq.NewServeMux()
-		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now}))
+		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, Observer: s.met}))
 		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, s.cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
-			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, AuthPause: s.cfg.AuthPause}))
+			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, AuthPause: s.cfg.AuthPause, Observer: s.met}))
 		if err := s.asynq.Start(mux); err != nil {
 			stopRec()
 			return fmt.Errorf("start worker: %w", err)
@@ -164,15 +189,24 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 		s.cfg.Logger.Info("api listening", slog.String("addr", s.Addr()))
 	}
+	if s.mhttp != nil {
+		go func() {
+			if err := s.mhttp.Serve(s.mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve metrics: %w", err)
+			}
+		}()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	if s.http != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		s.http.Shutdown(sctx) //nolint:errcheck // best effort on the way out
-		cancel()
+	for _, h := range []*http.Server{s.http, s.mhttp} {
+		if h != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			h.Shutdown(sctx) //nolint:errcheck // best effort on the way out
+			cancel()
+		}
 	}
 	if s.asynq != nil {
 		s.asynq.Shutdown() // waits for in-flight sends, which wait for their records
@@ -185,6 +219,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Close releases connections. Call after Run returns.
 func (s *Server) Close() {
 	s.client.Close()
+	s.insp.Close()
 	s.rdb.Close()
 	s.db.Close()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
@@ -31,6 +32,13 @@ type Senders interface {
 	Sender(ctx context.Context, tenantID int64, provider string) (TenantSender, error)
 	// AuthCleared is told when a provider takes credentials it had refused.
 	AuthCleared(tenantID int64, provider string)
+}
+
+// Observer is told what sends do, for metrics; *metrics.Metrics is one.
+type Observer interface {
+	Send(tenantID int64, provider, outcome string, took time.Duration)
+	RateWait(provider string, d time.Duration)
+	Pause(tenantID int64, provider, reason string)
 }
 
 // ErrNotConfigured: the tenant has no credentials for the provider.
@@ -51,6 +59,8 @@ type Config struct {
 	SendTimeout time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Observer defaults to none.
+	Observer Observer
 }
 
 // WithDefaults fills in the zero fields.
@@ -64,6 +74,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = metrics.Nop{}
 	}
 	return c
 }
@@ -136,21 +149,28 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	// Paused or over its rate: retried later, not a failed attempt, nothing
 	// to record.
+	waitStart := time.Now()
 	if err := w.limiter.Wait(ctx, sender.Scope, sender.PerSecond, w.cfg.MaxRateWait); err != nil {
 		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
 	}
+	w.cfg.Observer.RateWait(s.Provider, time.Since(waitStart))
 	msg := providers.Message{PostID: post.ID, DeviceID: s.DeviceID, Token: s.Token, Title: post.Title,
 		Body: post.Body, URL: post.URL, Data: post.Data, Class: post.Class, CollapseKey: post.CollapseKey}
 	if post.ExpiresAt != nil {
 		msg.ExpiresAt = *post.ExpiresAt
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
+	sendStart := time.Now()
 	id, sendErr := sender.Send(sendCtx, msg)
+	took := time.Since(sendStart)
 	cancel()
 	kind := providers.Kind(0)
+	outcome := "sent"
 	if sendErr != nil {
 		kind = providers.KindOf(sendErr)
+		outcome = kind.String()
 	}
+	w.cfg.Observer.Send(s.TenantID, s.Provider, outcome, took)
 	if err := w.react(ctx, sender, kind, sendErr); err != nil {
 		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
 	}
@@ -202,6 +222,7 @@ func (w *Worker) react(ctx context.Context, s TenantSender, kind providers.Kind,
 		if pe != nil && pe.RetryAfter > 0 {
 			d = pe.RetryAfter
 		}
+		w.cfg.Observer.Pause(s.Scope.TenantID, s.Scope.Provider, "throttled")
 		return w.limiter.Pause(ctx, s.Scope, false, d)
 	case providers.AuthBroken:
 		reason := "auth_broken"
@@ -210,6 +231,7 @@ func (w *Worker) react(ctx context.Context, s TenantSender, kind providers.Kind,
 		}
 		w.cfg.Logger.Warn("provider refused the tenant's credentials; pausing", slog.Int64("tenant_id", s.Scope.TenantID),
 			slog.String("provider", s.Scope.Provider), slog.String("reason", reason), slog.Duration("pause", w.cfg.AuthPause))
+		w.cfg.Observer.Pause(s.Scope.TenantID, s.Scope.Provider, "auth_broken")
 		if err := w.limiter.Pause(ctx, s.Scope, true, w.cfg.AuthPause); err != nil {
 			return err
 		}

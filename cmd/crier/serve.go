@@ -21,12 +21,14 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		addr := fs.String("addr", envOr(getenv, "CRIER_ADDR", ":8080"), "API listen address (env CRIER_ADDR)")
 		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once")
 		migrate := fs.Bool("migrate", true, "apply migrations before starting")
+		metricsAddr := fs.String("metrics-addr", envOr(getenv, "CRIER_METRICS_ADDR", ""),
+			"serve /metrics on this address too (the API serves it on -addr); for worker processes (env CRIER_METRICS_ADDR)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
 		log := c.logger(stderr)
 		cfg := server.Config{DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, HTTPAddr: *addr,
-			Concurrency: *concurrency, Logger: log, API: role == "serve" || role == "api",
+			Concurrency: *concurrency, Logger: log, MetricsAddr: *metricsAddr, API: role == "serve" || role == "api",
 			Worker: role == "serve" || role == "worker"}
 		if *migrate {
 			if err := migrateDB(ctx, c.DatabaseURL, log); err != nil {
