@@ -16,7 +16,7 @@ func openDB(ctx context.Context, c common) (*storage.DB, error) {
 
 func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("tenant: want a subcommand: create, fcm or apns")
+		return fmt.Errorf("tenant: want a subcommand: create, fcm, apns or rate")
 	}
 	fs := newFlags("tenant "+args[0], stderr)
 	var c common
@@ -95,8 +95,27 @@ func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io
 			fmt.Fprintf(stdout, "APNs credentials of %s set (topic %s)\n", t.Slug, *topic)
 			return nil
 		})
+	case "rate":
+		provider := fs.String("provider", "fcm", "fcm or apns")
+		perSecond := fs.Int("per-second", 0, "sends per second crier allows itself for the tenant's provider (FCM's default quota is 10000)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "slug"); err != nil {
+			return err
+		}
+		if *perSecond <= 0 {
+			return fmt.Errorf("tenant rate: -per-second must be positive")
+		}
+		return withTenant(ctx, c, *slug, func(db *storage.DB, t storage.Tenant) error {
+			if err := db.SetRateLimit(ctx, t.ID, *provider, *perSecond); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s sends of %s limited to %d a second\n", *provider, t.Slug, *perSecond)
+			return nil
+		})
 	}
-	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm or apns", args[0])
+	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm, apns or rate", args[0])
 }
 
 func withTenant(ctx context.Context, c common, slug string, f func(*storage.DB, storage.Tenant) error) error {

@@ -55,7 +55,7 @@ func commands() map[string]command {
 		"worker":    {"run the dispatcher and the send workers only", cmdServe("worker")},
 		"migrate":   {"apply the database migrations", cmdMigrate},
 		"emulator":  {"run the FCM and APNs emulator", cmdEmulator},
-		"tenant":    {"create a tenant or set its FCM/APNs credentials", cmdTenant},
+		"tenant":    {"create a tenant, set its FCM/APNs credentials or its send rate", cmdTenant},
 		"publisher": {"create a publisher (municipality or organisation)", cmdPublisher},
 		"feed":      {"create a feed", cmdFeed},
 		"key":       {"create an API key (app or publisher)", cmdKey},

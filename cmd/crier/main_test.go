@@ -78,6 +78,9 @@ func TestCLIBootstrapAndServe(t *testing.T) {
 	crier("migrate")
 	crier("tenant", "create", "-slug", "larvik", "-name", "Larvik kommune")
 	crier("tenant", "fcm", "-slug", "larvik", "-project", "cli-project", "-service-account", saFile, "-endpoint", emu.FCMEndpoint())
+	if out := crier("tenant", "rate", "-slug", "larvik", "-provider", "fcm", "-per-second", "500"); !strings.Contains(out, "limited to 500") {
+		t.Errorf("tenant rate: %q", out)
+	}
 	crier("publisher", "create", "-tenant", "larvik", "-slug", "kommunen", "-name", "Larvik kommune", "-role", "municipality")
 	crier("feed", "create", "-tenant", "larvik", "-publisher", "kommunen", "-slug", "viktig", "-name", "Viktig", "-mandatory")
 	pubKey := strings.TrimSpace(crier("key", "create", "-tenant", "larvik", "-publisher", "kommunen"))
