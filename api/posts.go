@@ -229,12 +229,14 @@ type postJSON struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	// State: accepted, dispatching, sending, done or cancelled. done is
 	// sending with no delivery left pending.
-	State       string         `json:"state"`
-	Audience    *int           `json:"audience"`
-	Counts      map[string]int `json:"counts"`
-	Pending     int            `json:"pending"`
-	FirstSentAt *time.Time     `json:"first_sent_at"`
-	LastSentAt  *time.Time     `json:"last_sent_at"`
+	State        string         `json:"state"`
+	Audience     *int           `json:"audience"`
+	Counts       map[string]int `json:"counts"`
+	Pending      int            `json:"pending"`
+	SnapshotAt   *time.Time     `json:"snapshot_at"`
+	DispatchedAt *time.Time     `json:"dispatched_at"`
+	FirstSentAt  *time.Time     `json:"first_sent_at"`
+	LastSentAt   *time.Time     `json:"last_sent_at"`
 	// SendRate is sends per second between the first and the last.
 	SendRate float64 `json:"send_rate"`
 	// Paused lists the providers that refuse the tenant's credentials while
@@ -274,7 +276,8 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 		URL: post.URL, Data: post.Data, Tags: nonNil(post.Tags), ExternalID: post.ExternalID,
 		CollapseKey: post.CollapseKey, Target: post.Target, Segment: post.Segment, PublishAt: post.PublishAt, ExpiresAt: post.ExpiresAt,
 		CreatedAt: post.CreatedAt, State: post.State, Audience: post.Audience, Counts: map[string]int{},
-		Pending: pr.Pending(), FirstSentAt: pr.FirstSentAt, LastSentAt: pr.LastSentAt}
+		Pending: pr.Pending(), FirstSentAt: pr.FirstSentAt, LastSentAt: pr.LastSentAt,
+		SnapshotAt: post.SnapshotAt, DispatchedAt: post.DispatchedAt}
 	for _, st := range deliveryStates {
 		out.Counts[st] = pr.Counts[st]
 	}

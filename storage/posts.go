@@ -44,6 +44,9 @@ type Post struct {
 	Audience       *int
 	DispatchCursor int64
 	CreatedAt      time.Time
+	// SnapshotAt: when the audience was fixed; DispatchedAt: when every
+	// send was enqueued.
+	SnapshotAt, DispatchedAt *time.Time
 
 	// Read along with the post: the feed's slug and whether it is mandatory.
 	FeedSlug      string
@@ -52,14 +55,14 @@ type Post struct {
 
 const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.external_id, ''), p.title, p.body,
 	p.url, p.data, p.tags, p.class, p.target, p.segment, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
-	p.dispatch_cursor, p.created_at, f.slug, f.mandatory`
+	p.dispatch_cursor, p.created_at, p.snapshot_at, p.dispatched_at, f.slug, f.mandatory`
 
 func scanPost(row pgx.Row) (Post, error) {
 	var p Post
 	var data []byte
 	err := row.Scan(&p.ID, &p.TenantID, &p.FeedID, &p.PublisherID, &p.ExternalID, &p.Title, &p.Body,
 		&p.URL, &data, &p.Tags, &p.Class, &p.Target, &p.Segment, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
-		&p.DispatchCursor, &p.CreatedAt, &p.FeedSlug, &p.FeedMandatory)
+		&p.DispatchCursor, &p.CreatedAt, &p.SnapshotAt, &p.DispatchedAt, &p.FeedSlug, &p.FeedMandatory)
 	if err != nil {
 		return Post{}, err
 	}
