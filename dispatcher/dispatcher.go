@@ -26,6 +26,12 @@ type Enqueuer interface {
 	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
+// Holder pauses routine sends while an emergency post is dispatched;
+// *tasks.Holder is one.
+type Holder interface {
+	Hold(ctx context.Context, postID int64) (release func(), err error)
+}
+
 // Observer is told how dispatches went, for metrics; *metrics.Metrics is one.
 type Observer interface {
 	Dispatch(snapshot, total time.Duration, audience int)
@@ -43,6 +49,8 @@ type Config struct {
 	EnqueueWorkers int
 	// Observer defaults to none.
 	Observer Observer
+	// Holder, if set, holds routine sends while an emergency is dispatched.
+	Holder Holder
 }
 
 // WithDefaults fills in the zero fields.
@@ -104,14 +112,38 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	if err != nil {
 		return fmt.Errorf("dispatch post %d: %w: %w", postID, err, asynq.SkipRetry)
 	}
-	n, err := d.db.Snapshot(ctx, post, aud,
-		storage.SnapshotOptions{Now: now, Emergency: post.Class == providers.ClassEmergency})
+	emergency := post.Class == providers.ClassEmergency
+	opt := storage.SnapshotOptions{Now: now, Emergency: emergency}
+	cursor := post.DispatchCursor
+	if emergency && d.cfg.Holder != nil {
+		release, err := d.cfg.Holder.Hold(ctx, postID)
+		if err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+		defer release()
+	}
+	if emergency && post.State == storage.PostAccepted {
+		// A head start: the first page of the alert is on its way before
+		// the rest of a large audience is snapshotted.
+		head := opt
+		head.Head = d.cfg.PageSize
+		if _, err := d.db.Snapshot(ctx, post, aud, head); err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+		page, err := d.db.PendingPage(ctx, postID, cursor, d.cfg.PageSize)
+		if err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+		if err := d.enqueuePage(ctx, post, page); err != nil {
+			return fmt.Errorf("dispatch post %d: %w", postID, err)
+		}
+	}
+	n, err := d.db.Snapshot(ctx, post, aud, opt)
 	if err != nil {
 		return fmt.Errorf("dispatch post %d: %w", postID, err)
 	}
 	snapshotDone := time.Now()
 
-	cursor := post.DispatchCursor
 	enqueued := 0
 	for {
 		page, err := d.db.PendingPage(ctx, postID, cursor, d.cfg.PageSize)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,14 +13,18 @@ import (
 
 // TestQuietHoursDefer: a device in its quiet hours gets the post when they
 // end in its own time zone, not before; others get it at once; an emergency
-// ignores quiet hours. The server's clock is moved to two seconds before a
-// quiet window ends, so the test waits seconds, not hours.
+// ignores quiet hours. The server's clock is moved to three seconds before
+// a quiet window ends, so the test waits seconds, not hours.
 func TestQuietHoursDefer(t *testing.T) {
 	t.Parallel()
+	// The server's clock is set once the stack is up: to 3 s before a
+	// minute boundary (the end of the sleeper's quiet window).
+	var shift atomic.Int64
+	s := newStackWith(t, server.Config{Now: func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }})
 	real := time.Now()
-	end := real.Truncate(time.Minute).Add(3 * time.Minute) // a minute boundary ahead
-	offset := end.Add(-2 * time.Second).Sub(real)          // server time is 2 s before it
-	s := newStackWith(t, server.Config{Now: func() time.Time { return time.Now().Add(offset) }})
+	end := real.Truncate(time.Minute).Add(3 * time.Minute)
+	offset := end.Add(-3 * time.Second).Sub(real)
+	shift.Store(int64(offset))
 	ctx := context.Background()
 	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", false); err != nil {
 		t.Fatal(err)
@@ -71,7 +76,7 @@ func TestQuietHoursDefer(t *testing.T) {
 			awakeAt = r.Time
 		}
 	}
-	// In real time the window ends 2 s after the post was made.
+	// In real time the window ends 3 s after the clock was set.
 	if due := end.Add(-offset); sleeperAt.Before(due.Add(-100*time.Millisecond)) || !awakeAt.Before(sleeperAt) {
 		t.Errorf("sleeper pushed at %s (due %s), awake at %s", sleeperAt, due, awakeAt)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type Config struct {
 	// Concurrency is how many sends one worker process runs at once.
 	// Default 200: sends wait on the network, not on the CPU.
 	Concurrency int
+	// QueueServers is how many asynq servers share them. Default 4.
+	QueueServers int
 	// ShutdownTimeout bounds how long in-flight sends may finish. Default 10s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -62,6 +65,7 @@ func (c Config) WithDefaults() Config {
 		c.API, c.Worker = true, true
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 200)
+	c.QueueServers = max(1, min(cmp.Or(c.QueueServers, 4), c.Concurrency))
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -77,7 +81,7 @@ type Server struct {
 	client *asynq.Client
 	ln     net.Listener
 	http   *http.Server
-	asynq  *asynq.Server
+	asynq  []*asynq.Server
 	rec    *worker.Recorder
 	met    *metrics.Metrics
 	insp   *asynq.Inspector
@@ -118,6 +122,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.met.Handler())
+		// Profiles, for finding where a worker's time goes (crier bench
+		// -profile); only on this listener, which is not the API's.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		s.mhttp = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	if cfg.API {
@@ -135,19 +143,26 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Worker {
 		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
-		s.asynq = asynq.NewServer(ropt, asynq.Config{
-			Concurrency:    cfg.Concurrency,
-			Queues:         tasks.Queues(),
-			StrictPriority: true,
-			RetryDelayFunc: worker.RetryDelay,
-			// An idle worker looks for new tasks this often: an alert
-			// arriving at a quiet moment must not wait a second.
-			TaskCheckInterval:        50 * time.Millisecond,
-			DelayedTaskCheckInterval: time.Second,
-			ShutdownTimeout:          cfg.ShutdownTimeout,
-			Logger:                   tasks.Logger{L: cfg.Logger},
-			LogLevel:                 asynq.WarnLevel,
-		})
+		// Several asynq servers share the process's sends: one server
+		// dequeues serially, a Redis round trip per queue it looks at, and
+		// that, not the CPU, caps a single server's rate.
+		per := (cfg.Concurrency + cfg.QueueServers - 1) / cfg.QueueServers
+		for range cfg.QueueServers {
+			s.asynq = append(s.asynq, asynq.NewServer(ropt, asynq.Config{
+				Concurrency:    per,
+				Queues:         tasks.Queues(),
+				StrictPriority: true,
+				RetryDelayFunc: worker.RetryDelay,
+				IsFailure:      worker.IsFailure,
+				// An idle worker looks for new tasks this often: an alert
+				// arriving at a quiet moment must not wait a second.
+				TaskCheckInterval:        50 * time.Millisecond,
+				DelayedTaskCheckInterval: time.Second,
+				ShutdownTimeout:          cfg.ShutdownTimeout,
+				Logger:                   tasks.Logger{L: cfg.Logger},
+				LogLevel:                 asynq.WarnLevel,
+			}))
+		}
 	}
 	return s, nil
 }
@@ -169,16 +184,25 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
-	if s.asynq != nil {
+	if len(s.asynq) > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		mux := asynq.NewServeMux()
-		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, Observer: s.met}))
+		holder := tasks.NewHolder(s.insp, s.rdb, s.cfg.Logger)
+		wg.Add(1)
+		go func() { defer wg.Done(); holder.Watch(recCtx, 5*time.Second) }()
+		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now,
+			Observer: s.met, Holder: holder}))
 		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, s.cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
 			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, AuthPause: s.cfg.AuthPause, Observer: s.met}))
-		if err := s.asynq.Start(mux); err != nil {
-			stopRec()
-			return fmt.Errorf("start worker: %w", err)
+		for i, srv := range s.asynq {
+			if err := srv.Start(mux); err != nil {
+				for _, started := range s.asynq[:i] {
+					started.Shutdown()
+				}
+				stopRec()
+				return fmt.Errorf("start worker: %w", err)
+			}
 		}
 	}
 	if s.http != nil {
@@ -208,9 +232,12 @@ func (s *Server) Run(ctx context.Context) error {
 			cancel()
 		}
 	}
-	if s.asynq != nil {
-		s.asynq.Shutdown() // waits for in-flight sends, which wait for their records
+	// Shutdown waits for in-flight sends, which wait for their records.
+	var stopping sync.WaitGroup
+	for _, srv := range s.asynq {
+		stopping.Go(srv.Shutdown)
 	}
+	stopping.Wait()
 	stopRec()
 	wg.Wait()
 	return err

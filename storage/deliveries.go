@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Delivery states.
@@ -34,6 +32,11 @@ type SnapshotOptions struct {
 	Now time.Time
 	// Emergency posts ignore mutes and quiet hours.
 	Emergency bool
+	// Head, if positive, makes this a head start: only the Head first
+	// devices of the audience (by id) get their deliveries, and the post
+	// stays accepted, so an alert's first sends can leave while the rest of
+	// its audience is snapshotted by a second call without Head.
+	Head int
 }
 
 // Snapshot fixes a post's audience: in one statement it inserts one delivery
@@ -57,8 +60,6 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	if err := tx.QueryRow(ctx, `SELECT state, audience FROM posts WHERE id = $1 FOR UPDATE`, p.ID).Scan(&state, &audience); err != nil {
 		return 0, notFound(err, fmt.Sprintf("snapshot post %d", p.ID))
 	}
-	// The post's row lock and state make this the only snapshot of the post,
-	// so the insert needs no ON CONFLICT.
 	if state != PostAccepted {
 		if audience == nil {
 			return 0, nil
@@ -81,17 +82,41 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		eligible = ignoreMutes
 		quiet = `LEFT JOIN LATERAL (SELECT false AS quiet, NULL::timestamptz AS ends WHERE $4::timestamptz IS NULL) q ON false`
 	}
+	// The post's row lock and state make this the only snapshot of the post;
+	// only a head start leaves rows that a later call must not repeat.
+	var hasHead bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE post_id = $1)`, p.ID).Scan(&hasHead); err != nil {
+		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
+	}
+	limit, conflict := "", ""
+	if opt.Head > 0 {
+		limit = fmt.Sprintf(" ORDER BY d.id LIMIT %d", opt.Head)
+	}
+	if hasHead {
+		conflict = " ON CONFLICT DO NOTHING"
+	}
 	args := append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...)
 	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, not_before)
 		SELECT $1, d.id, d.provider,
 		       CASE WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
 		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
 		FROM devices d `+quiet+`
-		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`, args...)
+		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`+limit+conflict, args...)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}
 	n := int(tag.RowsAffected())
+	if opt.Head > 0 {
+		if err := tx.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("snapshot head of post %d: commit: %w", p.ID, err)
+		}
+		return n, nil
+	}
+	if hasHead {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE post_id = $1`, p.ID).Scan(&n); err != nil {
+			return 0, fmt.Errorf("snapshot post %d: count: %w", p.ID, err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `UPDATE posts SET state = $2, audience = $3, snapshot_at = now() WHERE id = $1`,
 		p.ID, PostDispatching, n); err != nil {
 		return 0, fmt.Errorf("snapshot post %d: mark dispatching: %w", p.ID, err)
@@ -218,26 +243,32 @@ type Outcome struct {
 	CountAttempt bool
 }
 
-// RecordOutcomes writes send outcomes in one round trip. Only deliveries
-// still pending (or deferred) change: a late duplicate never overwrites a final state.
+// RecordOutcomes writes send outcomes in one statement (one round trip,
+// one commit). Only deliveries still pending (or deferred) change: a late
+// duplicate never overwrites a final state.
 func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	batch := &pgx.Batch{}
-	for _, o := range outs {
-		inc := 0
+	n := len(outs)
+	posts, devices := make([]int64, n), make([]int64, n)
+	states, reasons, errs, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	incs := make([]int32, n)
+	for i, o := range outs {
+		posts[i], devices[i], states[i], reasons[i], errs[i], ids[i] = o.PostID, o.DeviceID, o.State, o.Reason, o.Error, o.ProviderMessageID
 		if o.CountAttempt {
-			inc = 1
+			incs[i] = 1
 		}
-		batch.Queue(`UPDATE deliveries SET state = $3, reason = $4, last_error = $5,
-			provider_message_id = $6, attempts = attempts + $7,
-			sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END, updated_at = now()
-			WHERE post_id = $1 AND device_id = $2 AND state IN ('pending', 'deferred')`,
-			o.PostID, o.DeviceID, o.State, o.Reason, o.Error, o.ProviderMessageID, inc)
 	}
-	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("record %d outcomes: %w", len(outs), err)
+	_, err := db.Pool.Exec(ctx, `UPDATE deliveries d SET state = u.state, reason = u.reason, last_error = u.err,
+			provider_message_id = u.mid, attempts = d.attempts + u.inc,
+			sent_at = CASE WHEN u.state = 'sent' THEN now() ELSE d.sent_at END, updated_at = now()
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
+			AS u(post_id, device_id, state, reason, err, mid, inc)
+		WHERE d.post_id = u.post_id AND d.device_id = u.device_id AND d.state IN ('pending', 'deferred')`,
+		posts, devices, states, reasons, errs, ids, incs)
+	if err != nil {
+		return fmt.Errorf("record %d outcomes: %w", n, err)
 	}
 	return nil
 }
