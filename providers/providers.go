@@ -85,7 +85,10 @@ type Error struct {
 	Status int
 	// RetryAfter is the provider's Retry-After, zero if it gave none.
 	RetryAfter time.Duration
-	Err        error
+	// Device: the answer concerns this device token only (APNs' 429 is
+	// per token), not the tenant's whole provider.
+	Device bool
+	Err    error
 }
 
 func (e *Error) Error() string {

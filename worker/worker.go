@@ -47,7 +47,8 @@ var ErrNotConfigured = errors.New("provider not configured for tenant")
 // Config tunes a Worker.
 type Config struct {
 	// PostCacheTTL is how long a loaded post is trusted; a cancellation is
-	// seen within it. Default 1s.
+	// seen within it. Default 250ms, well inside the second a cancellation
+	// has to take hold in.
 	PostCacheTTL time.Duration
 	// MaxRateWait is the longest a send waits in the worker for its rate;
 	// beyond that the task is retried later instead. Default 1s.
@@ -65,7 +66,7 @@ type Config struct {
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
-	c.PostCacheTTL = cmp.Or(c.PostCacheTTL, time.Second)
+	c.PostCacheTTL = cmp.Or(c.PostCacheTTL, 250*time.Millisecond)
 	c.MaxRateWait = cmp.Or(c.MaxRateWait, time.Second)
 	c.AuthPause = cmp.Or(c.AuthPause, 30*time.Second)
 	c.SendTimeout = cmp.Or(c.SendTimeout, 20*time.Second)
@@ -183,6 +184,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if errors.As(sendErr, &pe) && pe.Reason != "" {
 			out.Reason = pe.Reason
 		}
+		// A throttle of this device alone counts (see IsFailure).
+		out.CountAttempt = out.CountAttempt || IsFailure(sendErr)
 	}
 	var taskErr error
 	if act.retry {
@@ -218,6 +221,10 @@ func (w *Worker) react(ctx context.Context, s TenantSender, kind providers.Kind,
 	errors.As(err, &pe)
 	switch kind {
 	case providers.Throttled:
+		// Even a throttle Apple says concerns one token pauses the tenant's
+		// provider briefly: many of them at once mean the connection is
+		// being throttled. It counts as a failed attempt (IsFailure), so a
+		// device throttled for good ends failed.
 		d := time.Second
 		if pe != nil && pe.RetryAfter > 0 {
 			d = pe.RetryAfter
@@ -248,9 +255,15 @@ func (w *Worker) react(ctx context.Context, s TenantSender, kind providers.Kind,
 }
 
 // IsFailure tells asynq which errors count against a send's retries:
-// throttling, pauses and refused credentials do not, since the device is not
-// at fault and the send was not really tried.
+// throttling of the tenant, pauses and refused credentials do not, since the
+// device is not at fault and the send was not really tried. A throttle of
+// one device token (APNs' 429) does count, so that a device Apple keeps
+// throttling cannot keep its post open for ever.
 func IsFailure(err error) bool {
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Kind == providers.Throttled && pe.Device {
+		return true
+	}
 	k := providers.KindOf(err)
 	return k != providers.Throttled && k != providers.AuthBroken
 }

@@ -374,7 +374,10 @@ func classify(resp *apns2.Response, retryAfter time.Duration) *providers.Error {
 	if !resp.Timestamp.IsZero() {
 		err = fmt.Errorf("%w, token invalid since %s", err, resp.Timestamp.UTC().Format(time.RFC3339))
 	}
-	return &providers.Error{Kind: kind, Reason: reason, Status: resp.StatusCode, RetryAfter: retryAfter, Err: err}
+	// Apple's 429 is about one device token ("too many requests for the same
+	// device token"): a device throttled for ever must not keep retrying.
+	device := resp.Reason == apns2.ReasonTooManyRequests
+	return &providers.Error{Kind: kind, Reason: reason, Status: resp.StatusCode, RetryAfter: retryAfter, Device: device, Err: err}
 }
 
 // retryAfter parses a Retry-After value: delay-seconds or an HTTP date.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -87,8 +86,13 @@ func (e *Emulator) serveAPNs(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := e.checkAPNs(r, body)
 	if ans == nil {
-		b, _ := ParseToken("apns", rec.Token)
-		ans = e.apnsBehaviour(r, b)
+		if retryAfter, ok := e.throttled(); ok {
+			rec.Throttled = true
+			ans = &apnsAnswer{status: http.StatusTooManyRequests, reason: "TooManyRequests", retryAfter: retryAfter}
+		} else {
+			b, _ := ParseToken("apns", rec.Token)
+			ans = e.apnsBehaviour(r, rec.Token, b)
+		}
 	}
 	if apnsID == "" || !uuidRE.MatchString(apnsID) {
 		apnsID = newUUID()
@@ -237,7 +241,7 @@ func (e *Emulator) checkProviderToken(r *http.Request) (*apnsKey, *apnsAnswer) {
 
 // apnsBehaviour applies the behaviour a token asks for; a well-formed token
 // outside the grammar is unknown to the emulator, as to Apple.
-func (e *Emulator) apnsBehaviour(r *http.Request, b Behaviour) *apnsAnswer {
+func (e *Emulator) apnsBehaviour(r *http.Request, token string, b Behaviour) *apnsAnswer {
 	switch b.Kind {
 	case Accept:
 		return nil
@@ -255,7 +259,7 @@ func (e *Emulator) apnsBehaviour(r *http.Request, b Behaviour) *apnsAnswer {
 	case SenderMismatch:
 		return apnsReject(http.StatusBadRequest, "DeviceTokenNotForTopic")
 	case Flaky:
-		if rand.IntN(100) < b.Arg {
+		if e.flaky.fails("apns", token, b.Arg) {
 			return apnsReject(http.StatusServiceUnavailable, "ServiceUnavailable")
 		}
 		return nil

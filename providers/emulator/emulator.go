@@ -7,12 +7,13 @@
 //
 // The FCM side, on plain HTTP, serves
 //
-//	POST /token                                 OAuth2 JWT-bearer grant (RS256)
-//	POST /v1/projects/{project}/messages:send   FCM HTTP v1 send
-//	GET  /emulator/summary                      counts by provider and outcome
-//	GET  /emulator/records[?token=T]            every request, in order
-//	POST /emulator/reset                        forget records and counts
-//	GET  /emulator/ca.pem                       the certificate of the APNs side
+//	POST /token                                     OAuth2 JWT-bearer grant (RS256)
+//	POST /v1/projects/{project}/messages:send       FCM HTTP v1 send
+//	GET  /emulator/summary                          counts by provider and outcome
+//	GET  /emulator/records[?token=T]                every request, in order
+//	POST /emulator/reset                            forget records and counts, end a throttle burst
+//	POST /emulator/throttle?for=D[&retry_after=S]   answer every push 429 for D (see Throttle bursts)
+//	GET  /emulator/ca.pem                           the certificate of the APNs side
 //
 // The APNs side serves POST /3/device/{token} over HTTP/2 and TLS only, with
 // ES256 provider tokens (certificate authentication is not emulated).
@@ -21,7 +22,8 @@
 //
 // # Token grammar
 //
-// A device token chooses what the emulator does with a push to it:
+// A device token chooses what the emulator does with a push to it (unless a
+// throttle burst is under way, see below):
 //
 //	behaviour       FCM token             APNs token (64 hex digits)
 //	accept          emu-ok-<id>           e1e101 00000000 <id>
@@ -32,7 +34,7 @@
 //	503             emu-503[.<s>]-<id>    e1e106 <s>  (Retry-After: s seconds, none if 0)
 //	slow            emu-slow.<ms>-<id>    e1e107 <ms> (accepted after ms milliseconds)
 //	other app       emu-mismatch-<id>     e1e108 ...  (FCM 403 SENDER_ID_MISMATCH, APNs 400 DeviceTokenNotForTopic)
-//	flaky           emu-flaky.<pct>-<id>  e1e109 <pct> (pct % of pushes answer 503)
+//	flaky           emu-flaky.<pct>-<id>  e1e109 <pct> (pct % of pushes answer 503, see below)
 //
 // An APNs token is "e1e1", two hex digits of kind, eight of argument and 50
 // of id (see APNsToken). FCM ids are letters, digits and "-_.:". A token
@@ -40,6 +42,29 @@
 // token: FCM 400 INVALID_ARGUMENT "The registration token is not a valid FCM
 // registration token", APNs 400 BadDeviceToken. Use FCMToken, APNsToken and
 // ParseToken rather than spelling tokens by hand.
+//
+// A flaky token's failures are spread evenly, not drawn at random: of every
+// 100 pushes to it exactly pct answer 503 (without Retry-After), never two
+// in a row below 50 %, and a hash of the token picks where in that pattern
+// it starts, so about pct % of flaky tokens fail their first push (the same
+// ones every run) and the others their second or a later one. Tests then
+// retry, and count calls, the same way every run; the emulator counts the
+// pushes to each flaky token until Reset.
+//
+// # Throttle bursts
+//
+// Throttle (or POST /emulator/throttle?for=500ms&retry_after=1) makes the
+// emulator answer every well-formed push with 429 for a while, whatever its
+// token asks for: FCM 429 RESOURCE_EXHAUSTED with errorCode QUOTA_EXCEEDED
+// (as the 429 token behaviour; messaging.IsQuotaExceeded), APNs 429
+// TooManyRequests, each with Retry-After: S seconds (none if 0). for takes a
+// Go duration or whole seconds, at most an hour; for=0 ends the burst early.
+// Requests that are malformed or not authenticated are still refused for
+// that. (Apple's 429 is about one device token; a burst stands for many at
+// once, or for a provider shedding load.) Records of a burst's answers have
+// Throttled set, and Summary counts them per provider; Summarize counts any
+// subset of the records (a test's own tokens) the same way, e.g. to count
+// provider calls.
 //
 // Firebase-admin-go retries 503 answers itself (up to 4 times, honouring
 // Retry-After up to 2 minutes); a 503 token with a Retry-After above 120
@@ -80,6 +105,10 @@ type Config struct {
 	// State, when set, supplies the TLS certificate and the credentials
 	// shared with other processes (see LoadOrCreateState).
 	State *State
+	// OnRecord, if set, is called with every record as it is made (from
+	// the request's goroutine), so a long run can tally pushes without
+	// keeping them.
+	OnRecord func(Record)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -118,8 +147,10 @@ type Emulator struct {
 	certPEM []byte
 	tlsCert tls.Certificate
 
-	creds   *credentials
-	records *recorder
+	creds    *credentials
+	records  *recorder
+	throttle throttle
+	flaky    flakyCounts
 
 	mu       sync.Mutex
 	fcmLn    net.Listener
@@ -143,7 +174,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		creds:   newCredentials(),
-		records: newRecorder(cfg.MaxRecords),
+		records: newRecorder(cfg.MaxRecords, cfg.OnRecord),
 	}
 	certPEM, keyPEM := []byte(nil), []byte(nil)
 	if cfg.State != nil {

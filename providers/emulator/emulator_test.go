@@ -85,7 +85,7 @@ func TestSummaryAndRecords(t *testing.T) {
 
 func TestMaxRecords(t *testing.T) {
 	t.Parallel()
-	r := newRecorder(3)
+	r := newRecorder(3, nil)
 	for i := 0; i < 10; i++ {
 		r.add(Record{Provider: "fcm", Status: 200})
 	}

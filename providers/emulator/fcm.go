@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -61,6 +60,11 @@ func badRequest(vs []violation) *googleError {
 	}
 }
 
+// quotaExceeded is FCM's answer to a project over its send quota.
+func quotaExceeded() *googleError {
+	return fcmError(http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric 'Send requests' and limit 'Send requests per minute' of service 'fcm.googleapis.com'.")
+}
+
 func unauthenticated(message, reason string) *googleError {
 	return &googleError{
 		Code: http.StatusUnauthorized, Message: message, Status: "UNAUTHENTICATED",
@@ -77,6 +81,7 @@ func (e *Emulator) fcmMux() http.Handler {
 	mux.HandleFunc("GET /emulator/summary", e.serveSummary)
 	mux.HandleFunc("GET /emulator/records", e.serveRecords)
 	mux.HandleFunc("POST /emulator/reset", e.serveReset)
+	mux.HandleFunc("POST /emulator/throttle", e.serveThrottle)
 	mux.HandleFunc("GET /emulator/ca.pem", e.serveCACert)
 	return mux
 }
@@ -130,6 +135,12 @@ func (e *Emulator) checkFCMSend(r *http.Request, project string, body []byte, re
 	if gerr := checkFCMMessage(m, token, topic, cond); gerr != nil {
 		return gerr, ""
 	}
+	if retryAfter, ok := e.throttled(); ok {
+		rec.Throttled = true
+		g := quotaExceeded()
+		g.retryAfter = retryAfter
+		return g, ""
+	}
 	name := fmt.Sprintf("projects/%s/messages/0:%d%%%s", project, e.cfg.Now().UnixNano(), randomHex(8))
 	if token == "" { // topic or condition: no device to ask
 		return nil, name
@@ -138,7 +149,7 @@ func (e *Emulator) checkFCMSend(r *http.Request, project string, body []byte, re
 	if !ok {
 		return invalidArgument(invalidTokenMessage), ""
 	}
-	return e.fcmBehaviour(r, b), name
+	return e.fcmBehaviour(r, token, b), name
 }
 
 func (e *Emulator) checkBearer(r *http.Request, project string) *googleError {
@@ -237,7 +248,7 @@ func payloadSize(m *node) int {
 }
 
 // fcmBehaviour applies the behaviour a token asks for.
-func (e *Emulator) fcmBehaviour(r *http.Request, b Behaviour) *googleError {
+func (e *Emulator) fcmBehaviour(r *http.Request, token string, b Behaviour) *googleError {
 	switch b.Kind {
 	case Accept:
 		return nil
@@ -249,7 +260,7 @@ func (e *Emulator) fcmBehaviour(r *http.Request, b Behaviour) *googleError {
 	case BadToken:
 		return invalidArgument(invalidTokenMessage)
 	case TooManyRequests:
-		g := fcmError(http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric 'Send requests' and limit 'Send requests per minute' of service 'fcm.googleapis.com'.")
+		g := quotaExceeded()
 		g.retryAfter = b.Arg
 		return g
 	case InternalError:
@@ -261,7 +272,7 @@ func (e *Emulator) fcmBehaviour(r *http.Request, b Behaviour) *googleError {
 	case SenderMismatch:
 		return fcmError(http.StatusForbidden, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
 	case Flaky:
-		if rand.IntN(100) < b.Arg {
+		if e.flaky.fails("fcm", token, b.Arg) {
 			return fcmError(http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
 		}
 		return nil

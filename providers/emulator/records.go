@@ -33,6 +33,9 @@ type Record struct {
 	Reason string `json:"reason,omitempty"`
 	// ID is the FCM message name or the APNs apns-id answered.
 	ID string `json:"id,omitempty"`
+	// Throttled: the 429 was a throttle burst's (see Emulator.Throttle),
+	// not the token's behaviour.
+	Throttled bool `json:"throttled,omitempty"`
 }
 
 // Accepted reports whether the push was accepted for delivery.
@@ -55,33 +58,73 @@ type ProviderSummary struct {
 	Rejected int `json:"rejected"`
 	// ByReason counts rejections by FCM errorCode or APNs reason.
 	ByReason map[string]int `json:"by_reason"`
+	// Throttled counts the rejections that were a throttle burst's 429s
+	// (also counted in Rejected and ByReason).
+	Throttled int `json:"throttled"`
+}
+
+// Calls is how many requests the provider answered, whatever the answer.
+func (p ProviderSummary) Calls() int { return p.Accepted + p.Validated + p.Rejected }
+
+func newSummary() Summary {
+	return Summary{
+		FCM:  ProviderSummary{ByReason: map[string]int{}},
+		APNs: ProviderSummary{ByReason: map[string]int{}},
+	}
+}
+
+// Summarize counts records as Summary counts everything answered: a test
+// summarizes the records of its own tokens, e.g. to count provider calls.
+func Summarize(recs []Record) Summary {
+	s := newSummary()
+	for _, r := range recs {
+		s.add(r)
+	}
+	return s
+}
+
+func (s *Summary) add(rec Record) {
+	s.Total++
+	ps := &s.FCM
+	if rec.Provider == "apns" {
+		ps = &s.APNs
+	}
+	switch {
+	case rec.Status != http.StatusOK:
+		ps.Rejected++
+		ps.ByReason[rec.Reason]++
+		if rec.Throttled {
+			ps.Throttled++
+		}
+	case rec.ValidateOnly:
+		ps.Validated++
+	default:
+		ps.Accepted++
+	}
 }
 
 type recorder struct {
-	mu      sync.Mutex
-	max     int
-	seq     int64
-	records []Record
-	summary Summary
+	mu       sync.Mutex
+	max      int
+	seq      int64
+	records  []Record
+	summary  Summary
+	onRecord func(Record)
 }
 
-func newRecorder(max int) *recorder {
-	r := &recorder{max: max}
+func newRecorder(max int, onRecord func(Record)) *recorder {
+	r := &recorder{max: max, onRecord: onRecord}
 	r.resetLocked()
 	return r
 }
 
 func (r *recorder) resetLocked() {
 	r.records = nil
-	r.summary = Summary{
-		FCM:  ProviderSummary{ByReason: map[string]int{}},
-		APNs: ProviderSummary{ByReason: map[string]int{}},
-	}
+	r.summary = newSummary()
 }
 
 func (r *recorder) add(rec Record) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.seq++
 	rec.Seq = r.seq
 	if r.max > 0 {
@@ -92,19 +135,11 @@ func (r *recorder) add(rec Record) {
 			r.records = append([]Record(nil), r.records[len(r.records)-r.max:]...)
 		}
 	}
-	r.summary.Total++
-	ps := &r.summary.FCM
-	if rec.Provider == "apns" {
-		ps = &r.summary.APNs
-	}
-	switch {
-	case rec.Status != http.StatusOK:
-		ps.Rejected++
-		ps.ByReason[rec.Reason]++
-	case rec.ValidateOnly:
-		ps.Validated++
-	default:
-		ps.Accepted++
+	r.summary.add(rec)
+	r.mu.Unlock()
+	// Outside the lock: a slow callback must not serialise the requests.
+	if r.onRecord != nil {
+		r.onRecord(rec)
 	}
 }
 
@@ -149,8 +184,11 @@ func copyCounts(m map[string]int) map[string]int {
 	return out
 }
 
-// Reset forgets the records and counts (not the credentials).
+// Reset forgets the records and counts (flaky tokens' too) and ends a
+// throttle burst; it keeps the credentials.
 func (e *Emulator) Reset() {
+	e.Throttle(0, 0)
+	e.flaky.reset()
 	e.records.mu.Lock()
 	defer e.records.mu.Unlock()
 	e.records.resetLocked()

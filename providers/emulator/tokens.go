@@ -33,7 +33,9 @@ const (
 	// DeviceTokenNotForTopic: the token belongs to another app.
 	SenderMismatch
 	// Flaky: Arg percent of pushes fail as Unavailable (without Retry-After),
-	// the others are accepted.
+	// the others are accepted. The failures are spread evenly over the
+	// pushes to the token, starting where a hash of the token says (see the
+	// package comment).
 	Flaky
 )
 
