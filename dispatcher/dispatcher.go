@@ -137,6 +137,15 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		if err := d.enqueuePage(ctx, post, page); err != nil {
 			return fmt.Errorf("dispatch post %d: %w", postID, err)
 		}
+		// The paging below must not come back to the head: its sends are
+		// under way, and a page read before one of them is recorded but
+		// enqueued after its task is done would push the device twice.
+		if len(page) > 0 {
+			cursor = page[len(page)-1].DeviceID
+			if _, err := d.db.AdvanceDispatch(ctx, postID, cursor); err != nil {
+				return fmt.Errorf("dispatch post %d: %w", postID, err)
+			}
+		}
 	}
 	n, err := d.db.Snapshot(ctx, post, aud, opt)
 	if err != nil {

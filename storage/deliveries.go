@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -88,12 +90,14 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE post_id = $1)`, p.ID).Scan(&hasHead); err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}
-	limit, conflict := "", ""
+	limit, skipHead := "", ""
 	if opt.Head > 0 {
 		limit = fmt.Sprintf(" ORDER BY d.id LIMIT %d", opt.Head)
 	}
 	if hasHead {
-		conflict = " ON CONFLICT DO NOTHING"
+		// Not ON CONFLICT: its speculative inserts wait on, and can
+		// deadlock with, workers recording the head's outcomes.
+		skipHead = ` AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.post_id = $1 AND h.device_id = d.id)`
 	}
 	args := append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...)
 	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, not_before)
@@ -101,7 +105,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		       CASE WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
 		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
 		FROM devices d `+quiet+`
-		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`+limit+conflict, args...)
+		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`+skipHead+limit, args...)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}
@@ -250,6 +254,10 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	if len(outs) == 0 {
 		return nil
 	}
+	// Rows in one order, so that concurrent batches cannot deadlock.
+	outs = slices.SortedFunc(slices.Values(outs), func(a, b Outcome) int {
+		return cmp.Or(cmp.Compare(a.PostID, b.PostID), cmp.Compare(a.DeviceID, b.DeviceID))
+	})
 	n := len(outs)
 	posts, devices := make([]int64, n), make([]int64, n)
 	states, reasons, errs, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)

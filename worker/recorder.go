@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/crier-push/crier/storage"
 )
@@ -98,9 +99,19 @@ func (r *Recorder) flush(ctx context.Context, batch []pending) {
 	for i, p := range batch {
 		outs[i] = p.out
 	}
-	err := r.db.RecordOutcomes(ctx, outs)
+	// A failed write fails every send of the batch, and their retries
+	// would push again: try a few times first (a deadlock or a dropped
+	// connection passes), then give up.
+	var err error
+	for attempt := range 5 {
+		if err = r.db.RecordOutcomes(ctx, outs); err == nil {
+			break
+		}
+		r.logger.Warn("record outcomes", slog.Int("count", len(outs)), slog.Int("attempt", attempt+1), slog.Any("error", err))
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
 	if err != nil {
-		r.logger.Error("record outcomes", slog.Int("count", len(outs)), slog.Any("error", err))
+		r.logger.Error("record outcomes: giving up", slog.Int("count", len(outs)), slog.Any("error", err))
 	}
 	for _, p := range batch {
 		p.done <- err
