@@ -145,4 +145,3 @@ func seedNorway(b *testing.B, db *storage.DB, n int) (storage.Tenant, []int64) {
 	b.Logf("seeded %d devices over 357 municipalities in %s (total %s)", n, took, time.Since(start))
 	return t, ids
 }
-

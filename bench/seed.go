@@ -26,7 +26,17 @@ type SeedSpec struct {
 	Feeds []int64
 	// Prefix starts every installation id, so seeds do not collide.
 	Prefix string
+	// Mixed gives tokens a realistic mix of emulator behaviours: 1 %
+	// unregistered, 0.5 % slow (200 ms), 0.5 % flaky (30 % answer 503);
+	// otherwise every token accepts.
+	Mixed bool
+	// AlertEvery, if set, gives every AlertEvery-th device the interest
+	// AlertInterest, so an alert can reach a known share of the tenant.
+	AlertEvery int
 }
+
+// AlertInterest is the interest SeedSpec.AlertEvery hands out.
+const AlertInterest = "beredskap"
 
 // SeedDevices inserts spec.Devices devices in one statement, with PostGIS
 // generating home points inside the areas: two in three Android (emulator
@@ -61,18 +71,24 @@ func SeedDevices(ctx context.Context, db *storage.DB, spec SeedSpec) (time.Durat
 		SELECT $1, $4 || n,
 			CASE WHEN n % 3 = 0 THEN 'apns' ELSE 'fcm' END,
 			CASE WHEN n % 3 = 0 THEN 'ios' ELSE 'android' END,
-			CASE WHEN n % 3 = 0 THEN 'e1e101' || '00000000' || lpad(to_hex(n), 50, '0')
-			     ELSE 'emu-ok-' || $4 || n END,
+			CASE WHEN n % 3 = 0 THEN 'e1e1' || b.code || b.arg || lpad(to_hex(n), 50, '0')
+			     ELSE 'emu-' || b.word || '-' || $4 || n END,
 			CASE WHEN n % 10 = 0 THEN 'en' ELSE 'nb' END,
 			ARRAY(SELECT f FROM unnest($5::bigint[]) f WHERE abs(hashint8(n * 1000003 + f)) % 8 = 0),
-			ARRAY(SELECT i FROM unnest($7::text[]) WITH ORDINALITY AS t(i, k) WHERE abs(hashint8(n * 1000033 + k)) % 6 = 0),
+			ARRAY(SELECT i FROM unnest($7::text[]) WITH ORDINALITY AS t(i, k) WHERE abs(hashint8(n * 1000033 + k)) % 6 = 0)
+			  || CASE WHEN $9 > 0 AND n % $9 = 0 THEN ARRAY[$10::text] ELSE '{}' END,
 			CASE WHEN n % 3 = 1 THEN ARRAY[area_id] ELSE '{}' END,
 			jsonb_build_array(jsonb_build_object('name', 'home', 'lat', ST_Y(pt), 'lon', ST_X(pt))),
 			CASE WHEN n % 5 = 0
 			     THEN ST_Multi(ST_Collect(pt, (SELECT ST_GeometryN(ST_GeneratePoints(geom, 1, n::int), 1) FROM areas WHERE id = other_area)))
 			     ELSE ST_Multi(pt) END
-		FROM second`,
-		spec.TenantID, spec.Devices, per, spec.Prefix, spec.Feeds, areas, Interests)
+		FROM second
+		CROSS JOIN LATERAL (SELECT CASE WHEN NOT $8 THEN 1000 ELSE abs(hashint8(n * 7919)) % 1000 END AS h) m
+		CROSS JOIN LATERAL (SELECT
+			CASE WHEN m.h < 10 THEN 'unregistered' WHEN m.h < 15 THEN 'slow.200' WHEN m.h < 20 THEN 'flaky.30' ELSE 'ok' END AS word,
+			CASE WHEN m.h < 10 THEN '02' WHEN m.h < 15 THEN '07' WHEN m.h < 20 THEN '09' ELSE '01' END AS code,
+			CASE WHEN m.h < 10 THEN '00000000' WHEN m.h < 15 THEN '000000c8' WHEN m.h < 20 THEN '0000001e' ELSE '00000000' END AS arg) b`,
+		spec.TenantID, spec.Devices, per, spec.Prefix, spec.Feeds, areas, Interests, spec.Mixed, spec.AlertEvery, AlertInterest)
 	if err != nil {
 		return 0, fmt.Errorf("seed devices: %w", err)
 	}

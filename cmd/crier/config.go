@@ -61,6 +61,7 @@ func commands() map[string]command {
 		"key":       {"create an API key (app or publisher)", cmdKey},
 		"area":      {"import a tenant's areas from GeoJSON", cmdArea},
 		"demo":      {"set up a demo tenant with emulator devices, serve, and publish a post", cmdDemo},
+		"bench":     {"measure crier end to end against this machine's ceilings", cmdBench},
 	}
 }
 

@@ -1,0 +1,788 @@
+package bench
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crier-push/crier/areas"
+	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/storage"
+)
+
+// Config says how big a run is and how crier runs in it.
+type Config struct {
+	// AdminDatabaseURL is the PostgreSQL server the run makes its own
+	// database on (crier_bench_run_<pid>, dropped at the end).
+	AdminDatabaseURL string
+	// Binary is the crier executable started as the api and worker
+	// processes.
+	Binary string
+	// Municipalities is the GeoJSON of the Norwegian municipalities.
+	Municipalities []byte
+
+	Devices     int           // default 1,000,000
+	Tenants     int           // default 3; the first has 80 % of the devices
+	Workers     int           // crier worker processes; default 2
+	Concurrency int           // sends in flight per worker; default 200
+	Latency     time.Duration // the emulator's answer time; default 20 ms
+	// AlertDevices is the size of the alert sent behind the broadcast;
+	// default 100,000 (or an eighth of the first tenant, if smaller).
+	AlertDevices int
+	// CeilingTasks is how many tasks and pushes the ceilings are measured
+	// with; default 100,000 (or Devices, if smaller).
+	CeilingTasks int
+
+	// ProfileFile, if set, receives a 10 s CPU profile of the first worker
+	// taken while the broadcast is in full flow.
+	ProfileFile string
+
+	Progress io.Writer // the progress bar; nil for none
+	Logger   *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Devices = cmp.Or(c.Devices, 1_000_000)
+	c.Tenants = cmp.Or(c.Tenants, 3)
+	c.Workers = cmp.Or(c.Workers, 2)
+	c.Concurrency = cmp.Or(c.Concurrency, 200)
+	c.Latency = cmp.Or(c.Latency, 20*time.Millisecond)
+	c.CeilingTasks = cmp.Or(c.CeilingTasks, min(100_000, c.Devices))
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Result is what a run measured. Durations are in seconds in JSON.
+type Result struct {
+	Devices     int     `json:"devices"`
+	Tenants     int     `json:"tenants"`
+	Workers     int     `json:"workers"`
+	Concurrency int     `json:"concurrency"`
+	LatencyMS   float64 `json:"emulator_latency_ms"`
+	SeedSeconds float64 `json:"seed_seconds"`
+
+	Broadcast Scenario `json:"broadcast"`
+	Alert     Scenario `json:"alert"`
+	// AlertBeforeResume is how many of the alert's sends went out before
+	// the broadcast resumed (its first push after the alert's first push,
+	// beyond those in flight); the rest are retries of flaky or slow tokens.
+	AlertBeforeResume int `json:"alert_sends_before_broadcast_resumed"`
+
+	PeakRSSMB          map[string]float64 `json:"peak_rss_mb"`
+	RedisBytesPerTask  float64            `json:"redis_bytes_per_pending_task"`
+	PeakPendingTasks   int                `json:"peak_pending_tasks"`
+	PGRowsPerDelivery  float64            `json:"postgres_rows_written_per_delivery"`
+	PGBytesPerDelivery float64            `json:"postgres_wal_bytes_per_delivery"`
+
+	AsynqDrainPerSec float64 `json:"ceiling_asynq_noop_drain_per_sec"`
+	FCMPushPerSec    float64 `json:"ceiling_fcm_client_push_per_sec"`
+	APNsPushPerSec   float64 `json:"ceiling_apns_client_push_per_sec"`
+	// Ratios of crier's sustained send rate to the ceilings.
+	RatioToAsynq float64 `json:"ratio_to_asynq_drain"`
+	RatioToFCM   float64 `json:"ratio_to_fcm_client"`
+	RatioToAPNs  float64 `json:"ratio_to_apns_client"`
+
+	Delivered bool `json:"every_device_delivered"`
+}
+
+// Scenario is one post's figures, measured from outside crier.
+type Scenario struct {
+	Audience          int     `json:"audience"`
+	Sent              int     `json:"sent"`
+	Final             int     `json:"final"` // deliveries with an outcome (sent, dead token, failed)
+	SnapshotSeconds   float64 `json:"snapshot_seconds"`
+	EnqueuePerSec     float64 `json:"enqueue_per_sec"`
+	SustainedPerSec   float64 `json:"sustained_send_per_sec"`
+	FirstSendSeconds  float64 `json:"time_to_first_send_seconds"`
+	LastSendSeconds   float64 `json:"time_to_last_send_seconds"`
+	P50LatencySeconds float64 `json:"p50_accepted_to_send_seconds"`
+	P99LatencySeconds float64 `json:"p99_accepted_to_send_seconds"`
+	// Duplicates are pushes to a device that already had the post.
+	Duplicates          int `json:"duplicate_pushes"`
+	acceptedAt          time.Time
+	postID              int64
+	firstSend, lastSend time.Time
+}
+
+// Run seeds, starts the emulator and crier, runs the scenarios and the
+// ceilings, and returns the figures.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	r := &Result{Devices: cfg.Devices, Tenants: cfg.Tenants, Workers: cfg.Workers, Concurrency: cfg.Concurrency,
+		LatencyMS: float64(cfg.Latency) / float64(time.Millisecond), PeakRSSMB: map[string]float64{}}
+	work, err := os.MkdirTemp("", "crier-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+
+	// A Redis of the run's own: its memory is the run's, and nothing else
+	// is in it.
+	rds, err := startRedis(ctx, work)
+	if err != nil {
+		return nil, err
+	}
+	defer rds.stop()
+	dbURL, dropDB, err := freshDatabase(ctx, cfg.AdminDatabaseURL, fmt.Sprintf("crier_bench_run_%d", os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	defer dropDB()
+	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 8})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+
+	// The emulator: records are streamed into a tally, not kept.
+	tally := newTally()
+	emu, err := emulator.New(emulator.Config{Latency: cfg.Latency, MaxRecords: 1, OnRecord: tally.add, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := emu.Start(); err != nil {
+		return nil, err
+	}
+	defer emu.Close()
+
+	fmt.Fprintf(cfg.Progress, "seeding %d devices over %d tenants...\n", cfg.Devices, cfg.Tenants)
+	seedStart := time.Now()
+	ten, err := seedTenants(ctx, db, emu, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	r.SeedSeconds = time.Since(seedStart).Seconds()
+
+	// Ceilings first, on the same Redis and emulator, with crier not running.
+	fmt.Fprintf(cfg.Progress, "measuring the ceilings...\n")
+	if r.AsynqDrainPerSec, err = asynqCeiling(ctx, rds.opt(), cfg.CeilingTasks, cfg.Concurrency); err != nil {
+		return nil, fmt.Errorf("asynq ceiling: %w", err)
+	}
+	if r.FCMPushPerSec, r.APNsPushPerSec, err = clientCeilings(ctx, emu, cfg); err != nil {
+		return nil, fmt.Errorf("client ceilings: %w", err)
+	}
+	if err := rds.client.FlushAll(ctx).Err(); err != nil {
+		return nil, err
+	}
+	tally.reset()
+
+	// crier: one api process and the worker processes.
+	procs, err := startCrier(ctx, cfg, work, dbURL, rds.url())
+	if err != nil {
+		return nil, err
+	}
+	defer procs.stop()
+	walStart, rowsStart, err := pgWritten(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	memBase, err := rds.usedMemory(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	api := client{base: procs.apiURL, key: ten.muniKey}
+	fmt.Fprintf(cfg.Progress, "broadcast to %d devices...\n", ten.broadcast)
+	if r.Broadcast, err = api.publish(ctx, map[string]any{"feed": "alle", "title": "Benchmark", "body": "Til alle innbyggere."}); err != nil {
+		return nil, err
+	}
+	tally.track(r.Broadcast.postID, "broadcast")
+
+	insp := asynq.NewInspector(rds.opt())
+	defer insp.Close()
+	alertSent, profiled := false, false
+	var peakPending int
+	var peakBytes float64
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pending := queuePending(insp)
+		if mem, err := rds.usedMemory(ctx); err == nil && pending > peakPending {
+			peakPending, peakBytes = pending, float64(mem-memBase)
+		}
+		st, err := api.status(ctx, r.Broadcast.postID)
+		if err != nil {
+			return nil, err
+		}
+		done := tally.count("broadcast")
+		progress(cfg.Progress, "broadcast", done, ten.broadcast, tally.count("alert"), ten.alert)
+		if cfg.ProfileFile != "" && !profiled && done > ten.broadcast/20 {
+			profiled = true
+			go func() {
+				if err := profile(ctx, cfg.ProfileFile); err != nil {
+					cfg.Logger.Warn("profile", slog.Any("error", err))
+				}
+			}()
+		}
+		// The alert goes out once the broadcast has a backlog to overtake.
+		if !alertSent && st.State == "sending" && done > ten.broadcast/10 {
+			fmt.Fprintf(cfg.Progress, "\nalert to %d devices behind %d pending sends...\n", ten.alert, pending)
+			if r.Alert, err = api.publish(ctx, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer nå.",
+				"class": "emergency", "tags": []string{AlertInterest}}); err != nil {
+				return nil, err
+			}
+			tally.track(r.Alert.postID, "alert")
+			alertSent = true
+		}
+		if st.State == "done" && alertSent {
+			ast, err := api.status(ctx, r.Alert.postID)
+			if err != nil {
+				return nil, err
+			}
+			if ast.State == "done" {
+				break
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	fmt.Fprintln(cfg.Progress)
+	if peakPending > 0 {
+		r.PeakPendingTasks, r.RedisBytesPerTask = peakPending, peakBytes/float64(peakPending)
+	}
+	for _, sc := range []*Scenario{&r.Broadcast, &r.Alert} {
+		st, err := api.status(ctx, sc.postID)
+		if err != nil {
+			return nil, err
+		}
+		sc.fill(st, tally)
+	}
+	r.Delivered = r.Broadcast.Final == r.Broadcast.Audience && r.Alert.Final == r.Alert.Audience
+	resumed := tally.firstAfter("broadcast", r.Alert.firstSend.Add(cfg.Latency+100*time.Millisecond))
+	r.AlertBeforeResume = tally.between("alert", r.Alert.firstSend.Add(-time.Nanosecond), resumed)
+	walEnd, rowsEnd, err := pgWritten(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	deliveries := float64(r.Broadcast.Audience + r.Alert.Audience)
+	r.PGBytesPerDelivery = float64(walEnd-walStart) / deliveries
+	r.PGRowsPerDelivery = float64(rowsEnd-rowsStart) / deliveries
+	for name, pid := range procs.pids() {
+		r.PeakRSSMB[name] = peakRSSMB(pid)
+	}
+	if r.Broadcast.SustainedPerSec > 0 {
+		r.RatioToAsynq = r.Broadcast.SustainedPerSec / r.AsynqDrainPerSec
+		r.RatioToFCM = r.Broadcast.SustainedPerSec / r.FCMPushPerSec
+		r.RatioToAPNs = r.Broadcast.SustainedPerSec / r.APNsPushPerSec
+	}
+	return r, nil
+}
+
+// fill completes a scenario from the post's status and the tally.
+func (sc *Scenario) fill(st postStatus, t *tally) {
+	sc.Audience = st.Audience
+	sc.Sent = st.Counts["sent"]
+	sc.Final = st.Counts["sent"] + st.Counts["dead_token"] + st.Counts["failed"]
+	if st.SnapshotAt != nil {
+		sc.SnapshotSeconds = st.SnapshotAt.Sub(sc.acceptedAt).Seconds()
+		if st.DispatchedAt != nil && st.DispatchedAt.After(*st.SnapshotAt) {
+			sc.EnqueuePerSec = float64(st.Audience) / st.DispatchedAt.Sub(*st.SnapshotAt).Seconds()
+		}
+	}
+	sc.Duplicates = t.duplicates(sc.postID)
+	times := t.times(sc.postID)
+	if len(times) == 0 {
+		return
+	}
+	sc.firstSend, sc.lastSend = times[0], times[len(times)-1]
+	sc.FirstSendSeconds = sc.firstSend.Sub(sc.acceptedAt).Seconds()
+	sc.LastSendSeconds = sc.lastSend.Sub(sc.acceptedAt).Seconds()
+	sc.P50LatencySeconds = times[len(times)/2].Sub(sc.acceptedAt).Seconds()
+	sc.P99LatencySeconds = times[len(times)*99/100].Sub(sc.acceptedAt).Seconds()
+	// Sustained: the middle 80 % of the sends, without ramp-up and tail.
+	lo, hi := times[len(times)/10], times[len(times)*9/10]
+	if d := hi.Sub(lo).Seconds(); d > 0 {
+		sc.SustainedPerSec = float64(len(times)*8/10) / d
+	}
+}
+
+// tally keeps, per tracked post, the time of each accepted push.
+type tally struct {
+	mu     sync.Mutex
+	posts  map[int64]string
+	sends  map[int64][]time.Time
+	tokens map[int64]map[string]int
+	re     *regexp.Regexp
+}
+
+func newTally() *tally {
+	return &tally{posts: map[int64]string{}, sends: map[int64][]time.Time{}, tokens: map[int64]map[string]int{},
+		re: regexp.MustCompile(`"post_id":\s*"?(\d+)`)}
+}
+
+func (t *tally) add(rec emulator.Record) {
+	if !rec.Accepted() {
+		return
+	}
+	m := t.re.FindStringSubmatch(rec.Body)
+	if m == nil {
+		return
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	t.mu.Lock()
+	t.sends[id] = append(t.sends[id], rec.Time)
+	if t.tokens[id] == nil {
+		t.tokens[id] = map[string]int{}
+	}
+	t.tokens[id][rec.Token]++
+	t.mu.Unlock()
+}
+
+// duplicates counts pushes of a post beyond the first to the same token.
+func (t *tally) duplicates(id int64) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.tokens[id] {
+		n += c - 1
+	}
+	return n
+}
+
+func (t *tally) reset() {
+	t.mu.Lock()
+	t.sends, t.tokens = map[int64][]time.Time{}, map[int64]map[string]int{}
+	t.mu.Unlock()
+}
+
+func (t *tally) track(id int64, name string) {
+	t.mu.Lock()
+	t.posts[id] = name
+	t.mu.Unlock()
+}
+
+func (t *tally) idOf(name string) int64 {
+	for id, n := range t.posts {
+		if n == name {
+			return id
+		}
+	}
+	return -1
+}
+
+func (t *tally) count(name string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.sends[t.idOf(name)])
+}
+
+func (t *tally) times(id int64) []time.Time {
+	t.mu.Lock()
+	out := slices.Clone(t.sends[id])
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+// firstAfter is the first push of the named post after from (or the far
+// future if there is none).
+func (t *tally) firstAfter(name string, from time.Time) time.Time {
+	for _, at := range t.times(t.idOf(name)) {
+		if at.After(from) {
+			return at
+		}
+	}
+	return time.Now().Add(time.Hour)
+}
+
+func (t *tally) between(name string, from, to time.Time) int {
+	n := 0
+	for _, at := range t.times(t.idOf(name)) {
+		if at.After(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+func progress(w io.Writer, name string, done, total, alertDone, alertTotal int) {
+	const width = 40
+	frac := float64(done) / float64(max(total, 1))
+	bar := strings.Repeat("█", int(frac*width)) + strings.Repeat("░", width-int(frac*width))
+	fmt.Fprintf(w, "\r%s %s %7d/%d  alert %d/%d   ", name, bar, done, total, alertDone, alertTotal)
+}
+
+// tenants is what the seed made.
+type tenants struct {
+	muniKey          string
+	broadcast, alert int
+}
+
+// seedTenants makes cfg.Tenants tenants over the municipalities, each with
+// emulator credentials; the first holds 80 % of the devices, a mandatory
+// feed "alle" and a feed "beredskap" for the alert, which reaches the
+// devices with the alert interest.
+func seedTenants(ctx context.Context, db *storage.DB, emu *emulator.Emulator, cfg Config) (tenants, error) {
+	var out tenants
+	var fc struct {
+		Type     string            `json:"type"`
+		Features []json.RawMessage `json:"features"`
+	}
+	if err := json.Unmarshal(cfg.Municipalities, &fc); err != nil {
+		return out, fmt.Errorf("municipalities: %w", err)
+	}
+	for i := range cfg.Tenants {
+		t, err := db.CreateTenant(ctx, fmt.Sprintf("bench-%d", i), fmt.Sprintf("Bench %d", i), "")
+		if err != nil {
+			return out, err
+		}
+		project := fmt.Sprintf("bench-%d", i)
+		sa, err := emu.NewServiceAccount(project)
+		if err != nil {
+			return out, err
+		}
+		if err := db.SetFCM(ctx, t.ID, project, sa, emu.FCMEndpoint()); err != nil {
+			return out, err
+		}
+		team, key, topic := fmt.Sprintf("TEAM%06d", i), fmt.Sprintf("KEY%07d", i), fmt.Sprintf("no.bench%d.app", i)
+		p8, err := emu.NewAPNsKey(team, key, topic)
+		if err != nil {
+			return out, err
+		}
+		if err := db.SetAPNs(ctx, t.ID, storage.APNsSettings{KeyP8: p8, KeyID: key, TeamID: team, Topic: topic,
+			Host: emu.APNsHost(), RootCA: emu.CACertPEM()}); err != nil {
+			return out, err
+		}
+		// No rate limit gets in the way of measuring crier itself.
+		for _, p := range []string{"fcm", "apns"} {
+			if err := db.SetRateLimit(ctx, t.ID, p, 1_000_000); err != nil {
+				return out, err
+			}
+		}
+		pub, err := db.CreatePublisher(ctx, t.ID, "kommunen", "Kommunen", storage.RoleMunicipality)
+		if err != nil {
+			return out, err
+		}
+		var feeds []int64
+		for _, f := range []struct {
+			slug      string
+			mandatory bool
+		}{{"alle", true}, {"beredskap", false}, {"nyheter", false}, {"kultur", false}, {"idrett", false}} {
+			feed, err := db.CreateFeed(ctx, t.ID, pub.ID, f.slug, f.slug, f.mandatory)
+			if err != nil {
+				return out, err
+			}
+			if !f.mandatory && f.slug != "beredskap" {
+				feeds = append(feeds, feed.ID)
+			}
+		}
+		// Each tenant gets every cfg.Tenants-th municipality.
+		var mine []json.RawMessage
+		for j, f := range fc.Features {
+			if j%cfg.Tenants == i {
+				mine = append(mine, f)
+			}
+		}
+		raw, _ := json.Marshal(map[string]any{"type": "FeatureCollection", "features": mine})
+		if _, err := areas.Import(ctx, db, t.ID, raw, areas.Options{SlugProperty: "kommunenummer", NameProperty: "kommunenavn"}); err != nil {
+			return out, err
+		}
+		n := cfg.Devices / 10
+		if i == 0 {
+			n = cfg.Devices - (cfg.Tenants-1)*(cfg.Devices/10)
+		}
+		spec := SeedSpec{TenantID: t.ID, Devices: n, Feeds: feeds, Prefix: fmt.Sprintf("t%d-", i), Mixed: true}
+		if i == 0 {
+			alert := cmp.Or(cfg.AlertDevices, min(100_000, n/8))
+			spec.AlertEvery = max(1, n/alert)
+			out.broadcast, out.alert = n, n/spec.AlertEvery
+			k, err := db.NewAPIKey(ctx, t.ID, &pub.ID, "bench")
+			if err != nil {
+				return out, err
+			}
+			out.muniKey = k
+		}
+		if _, err := SeedDevices(ctx, db, spec); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// client talks to crier's API as a CMS would.
+type client struct{ base, key string }
+
+type postStatus struct {
+	State        string         `json:"state"`
+	Audience     int            `json:"audience"`
+	Counts       map[string]int `json:"counts"`
+	SnapshotAt   *time.Time     `json:"snapshot_at"`
+	DispatchedAt *time.Time     `json:"dispatched_at"`
+}
+
+func (c client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (c client) publish(ctx context.Context, post map[string]any) (Scenario, error) {
+	var created struct{ ID int64 }
+	at := time.Now()
+	if err := c.do(ctx, "POST", "/v1/posts", post, &created); err != nil {
+		return Scenario{}, err
+	}
+	return Scenario{acceptedAt: at, postID: created.ID}, nil
+}
+
+func (c client) status(ctx context.Context, id int64) (postStatus, error) {
+	var st postStatus
+	err := c.do(ctx, "GET", "/v1/posts/"+strconv.FormatInt(id, 10), nil, &st)
+	return st, err
+}
+
+func queuePending(insp *asynq.Inspector) int {
+	n := 0
+	for _, q := range []string{"emergency", "dispatch", "official", "community"} {
+		if info, err := insp.GetQueueInfo(q); err == nil {
+			n += info.Pending + info.Scheduled + info.Retry
+		}
+	}
+	return n
+}
+
+// pgWritten reads the server's WAL position and rows written so far.
+func pgWritten(ctx context.Context, db *storage.DB) (wal, rows int64, err error) {
+	err = db.Pool.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,
+		(SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = current_database())`).Scan(&wal, &rows)
+	return wal, rows, err
+}
+
+// peakRSSMB is a process's peak resident set (VmHWM), in MB.
+func peakRSSMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// crierProcs are the api and worker processes of a run.
+type crierProcs struct {
+	apiURL string
+	cmds   map[string]*exec.Cmd
+}
+
+func (p *crierProcs) pids() map[string]int {
+	out := map[string]int{}
+	for name, c := range p.cmds {
+		out[name] = c.Process.Pid
+	}
+	out["bench (emulator)"] = os.Getpid()
+	return out
+}
+
+func (p *crierProcs) stop() {
+	for _, c := range p.cmds {
+		c.Process.Signal(syscall.SIGTERM) //nolint:errcheck // already gone is fine
+	}
+	for _, c := range p.cmds {
+		c.Wait() //nolint:errcheck // stopping
+	}
+}
+
+// startCrier starts `crier api` and cfg.Workers × `crier worker`.
+func startCrier(ctx context.Context, cfg Config, dir, dbURL, redisURL string) (*crierProcs, error) {
+	p := &crierProcs{cmds: map[string]*exec.Cmd{}}
+	env := append(os.Environ(), "CRIER_DATABASE_URL="+dbURL, "CRIER_REDIS_URL="+redisURL, "CRIER_LOG_LEVEL=warn")
+	start := func(name string, args ...string) (*exec.Cmd, *os.File, error) {
+		logf, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			return nil, nil, err
+		}
+		c := exec.CommandContext(ctx, cfg.Binary, args...)
+		c.Env, c.Stdout, c.Stderr = env, logf, logf
+		if err := c.Start(); err != nil {
+			return nil, nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		p.cmds[name] = c
+		return c, logf, nil
+	}
+	_, apiLog, err := start("api", "api", "-addr", "127.0.0.1:0", "-log-level", "info")
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Workers {
+		args := []string{"worker", "-concurrency", strconv.Itoa(cfg.Concurrency), "-migrate=false"}
+		if i == 0 && cfg.ProfileFile != "" {
+			args = append(args, "-metrics-addr", profileAddr)
+		}
+		if _, _, err := start(fmt.Sprintf("worker-%d", i+1), args...); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
+	re := regexp.MustCompile(`msg="crier started".* addr=(\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for p.apiURL == "" {
+		b, _ := os.ReadFile(apiLog.Name())
+		if m := re.FindSubmatch(b); m != nil {
+			p.apiURL = "http://" + string(m[1])
+			break
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("crier api did not start: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p, nil
+}
+
+// profileAddr is where the first worker serves its profile when asked.
+const profileAddr = "127.0.0.1:16061"
+
+// profile saves a CPU profile of the first worker.
+func profile(ctx context.Context, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+profileAddr+"/debug/pprof/profile?seconds=10", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+// freshDatabase drops and creates a database on the server of adminURL.
+func freshDatabase(ctx context.Context, adminURL, name string) (string, func(), error) {
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+		return "", nil, err
+	}
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		return "", nil, err
+	}
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	u := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), adminURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) //nolint:errcheck // best effort
+	}
+	return u, drop, nil
+}
+
+// benchRedis is the run's own redis-server on a unix socket.
+type benchRedis struct {
+	sock   string
+	cmd    *exec.Cmd
+	client *redis.Client
+}
+
+func startRedis(ctx context.Context, dir string) (*benchRedis, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server is not installed (scripts/services.sh installs it)")
+	}
+	sock := filepath.Join(dir, "redis.sock")
+	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &benchRedis{sock: sock, cmd: cmd, client: redis.NewClient(&redis.Options{Network: "unix", Addr: sock})}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.client.Ping(ctx).Err() != nil {
+		if time.Now().After(deadline) {
+			r.stop()
+			return nil, errors.New("redis-server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r, nil
+}
+
+func (r *benchRedis) url() string { return "redis-socket://" + r.sock }
+func (r *benchRedis) opt() asynq.RedisClientOpt {
+	return asynq.RedisClientOpt{Network: "unix", Addr: r.sock}
+}
+
+func (r *benchRedis) usedMemory(ctx context.Context) (int64, error) {
+	info, err := r.client.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no used_memory in INFO")
+}
+
+func (r *benchRedis) stop() {
+	r.client.Close()
+	r.cmd.Process.Kill() //nolint:errcheck
+	r.cmd.Wait()         //nolint:errcheck
+}
