@@ -107,6 +107,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	case storage.PostCancelled, storage.PostSending:
 		return nil
 	}
+	// A dispatch that finds its post dispatching was interrupted: its sends
+	// may be finishing while it re-reads pages, so they check before sending.
+	resumed := post.State == storage.PostDispatching
 	now := d.cfg.Now()
 	aud, err := Audience(post)
 	if err != nil {
@@ -134,7 +137,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		if err != nil {
 			return fmt.Errorf("dispatch post %d: %w", postID, err)
 		}
-		if err := d.enqueuePage(ctx, post, page); err != nil {
+		if err := d.enqueuePage(ctx, post, page, false); err != nil {
 			return fmt.Errorf("dispatch post %d: %w", postID, err)
 		}
 		// The paging below must not come back to the head: its sends are
@@ -162,7 +165,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		if len(page) == 0 {
 			break
 		}
-		if err := d.enqueuePage(ctx, post, page); err != nil {
+		if err := d.enqueuePage(ctx, post, page, resumed); err != nil {
 			return fmt.Errorf("dispatch post %d: %w", postID, err)
 		}
 		enqueued += len(page)
@@ -203,7 +206,7 @@ func dueAt(notBefore, now time.Time) time.Time {
 // goroutines: each enqueue is a Redis round trip, and they overlap well. A
 // send enqueued before (an interrupted dispatch resumed) is refused by its
 // task id and skipped.
-func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []storage.Target) error {
+func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []storage.Target, resumed bool) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.cfg.EnqueueWorkers)
 	chunk := (len(page) + d.cfg.EnqueueWorkers - 1) / d.cfg.EnqueueWorkers
@@ -212,7 +215,7 @@ func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []
 		g.Go(func() error {
 			for _, tg := range part {
 				task, err := tasks.NewSend(tasks.Send{PostID: post.ID, DeviceID: tg.DeviceID, TenantID: post.TenantID,
-					Provider: tg.Provider, Token: tg.Token}, post.Class)
+					Provider: tg.Provider, Token: tg.Token, Check: resumed}, post.Class)
 				if err != nil {
 					return err
 				}

@@ -146,8 +146,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// Several asynq servers share the process's sends: one server
 		// dequeues serially, a Redis round trip per queue it looks at, and
 		// that, not the CPU, caps a single server's rate.
-		per := (cfg.Concurrency + cfg.QueueServers - 1) / cfg.QueueServers
-		for range cfg.QueueServers {
+		for i := range cfg.QueueServers {
+			per := cfg.Concurrency / cfg.QueueServers
+			if i < cfg.Concurrency%cfg.QueueServers {
+				per++
+			}
 			s.asynq = append(s.asynq, asynq.NewServer(ropt, asynq.Config{
 				Concurrency:    per,
 				Queues:         tasks.Queues(),

@@ -280,3 +280,15 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	}
 	return nil
 }
+
+// DeliveryOpen reports whether a delivery still waits for its send
+// (pending or deferred).
+func (db *DB) DeliveryOpen(ctx context.Context, postID, deviceID int64) (bool, error) {
+	var open bool
+	err := db.Pool.QueryRow(ctx, `SELECT state IN ('pending', 'deferred') FROM deliveries
+		WHERE post_id = $1 AND device_id = $2`, postID, deviceID).Scan(&open)
+	if err != nil {
+		return false, notFound(err, fmt.Sprintf("delivery %d/%d", postID, deviceID))
+	}
+	return open, nil
+}

@@ -57,6 +57,10 @@ type Send struct {
 	TenantID int64  `json:"t"`
 	Provider string `json:"v"`
 	Token    string `json:"k"`
+	// Check asks the worker to make sure the delivery is still pending
+	// before sending: set by a resumed dispatch, whose pages may be read
+	// just before some of their sends finish.
+	Check bool `json:"c,omitempty"`
 }
 
 // SendID is the task id of a send: one per post and device, so an enqueue

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/crier-push/crier/storage"
@@ -19,6 +20,29 @@ type Recorder struct {
 	in       chan pending
 	maxBatch int
 	logger   *slog.Logger
+	// unhealthy is set while outcomes cannot be written; a prober clears
+	// it when the database answers again.
+	unhealthy atomic.Bool
+}
+
+// Healthy reports whether outcomes can be written now. Workers do not send
+// while they cannot record: every such send would be pushed again.
+func (r *Recorder) Healthy() bool { return !r.unhealthy.Load() }
+
+// probe pings the database until it answers, then marks the recorder
+// healthy.
+func (r *Recorder) probe() {
+	for {
+		time.Sleep(500 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := r.db.Ping(ctx)
+		cancel()
+		if err == nil {
+			r.unhealthy.Store(false)
+			r.logger.Info("database answers again; sending resumes")
+			return
+		}
+	}
 }
 
 type pending struct {
@@ -112,6 +136,9 @@ func (r *Recorder) flush(ctx context.Context, batch []pending) {
 	}
 	if err != nil {
 		r.logger.Error("record outcomes: giving up", slog.Int("count", len(outs)), slog.Any("error", err))
+		if r.unhealthy.CompareAndSwap(false, true) {
+			go r.probe()
+		}
 	}
 	for _, p := range batch {
 		p.done <- err

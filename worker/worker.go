@@ -140,6 +140,21 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return w.record(ctx, out, nil)
 	}
 
+	if s.Check {
+		open, err := w.db.DeliveryOpen(ctx, s.PostID, s.DeviceID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+		}
+		if !open {
+			return nil // sent already, by the task a resumed dispatch raced
+		}
+	}
+	if !w.recorder.Healthy() {
+		// Outcomes cannot be written: a send now would be pushed again
+		// when the database is back. Wait instead; not a failure.
+		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID),
+			&providers.Error{Kind: providers.Throttled, Reason: "database_unavailable", RetryAfter: 2 * time.Second})
+	}
 	sender, err := w.senders.Sender(ctx, s.TenantID, s.Provider)
 	if errors.Is(err, ErrNotConfigured) {
 		out.State, out.Reason, out.Error, out.CountAttempt = storage.DeliveryFailed, "provider_not_configured", err.Error(), true
