@@ -7,6 +7,9 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -112,4 +115,39 @@ func KindOf(err error) Kind {
 		return pe.Kind
 	}
 	return Retry
+}
+
+// Check refuses, before any request, what no provider would take or what
+// must not be sent at all: an unknown class, an empty token, an expired
+// post. name prefixes the error ("fcm", "apns").
+func Check(name string, m Message, now time.Time) error {
+	switch m.Class {
+	case ClassCommunity, ClassOfficial, ClassEmergency:
+	default:
+		return &Error{Kind: Invalid, Reason: "unknown_class", Err: fmt.Errorf("%s: unknown class %q", name, m.Class)}
+	}
+	if m.Token == "" {
+		return &Error{Kind: TokenDead, Reason: "missing_token", Err: fmt.Errorf("%s: empty device token", name)}
+	}
+	if !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(now) {
+		return &Error{Kind: Invalid, Reason: "expired",
+			Err: fmt.Errorf("%s: post expired at %s", name, m.ExpiresAt.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// RetryAfter reads a Retry-After value, delay-seconds or an HTTP date, as a
+// duration from now; zero if absent, malformed or past.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(max(s, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

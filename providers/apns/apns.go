@@ -215,7 +215,7 @@ func (c *Client) Send(ctx context.Context, m providers.Message) (string, error) 
 	if resp.Sent() {
 		return resp.ApnsID, nil
 	}
-	return "", classify(resp, retryAfter(retryAfterHeader, now))
+	return "", classify(resp, providers.RetryAfter(retryAfterHeader, now))
 }
 
 // Build returns the notification for m. It assumes m passed the checks Send
@@ -277,19 +277,8 @@ func CheckDataKey(key string) error {
 // check rejects locally what APNs would reject, or what must not be sent at
 // all. Local reasons are snake case, Apple's are CamelCase.
 func check(m providers.Message, now time.Time) error {
-	switch m.Class {
-	case providers.ClassCommunity, providers.ClassOfficial, providers.ClassEmergency:
-	default:
-		return &providers.Error{Kind: providers.Invalid, Reason: "unknown_class",
-			Err: fmt.Errorf("apns: unknown class %q", m.Class)}
-	}
-	if m.Token == "" {
-		return &providers.Error{Kind: providers.TokenDead, Reason: "missing_token",
-			Err: errors.New("apns: empty device token")}
-	}
-	if !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(now) {
-		return &providers.Error{Kind: providers.Invalid, Reason: "expired",
-			Err: fmt.Errorf("apns: post expired at %s", m.ExpiresAt.UTC().Format(time.RFC3339))}
+	if err := providers.Check("apns", m, now); err != nil {
+		return err
 	}
 	if len(m.CollapseKey) > maxCollapseID {
 		return &providers.Error{Kind: providers.Invalid, Reason: "collapse_id_too_long",
@@ -378,19 +367,4 @@ func classify(resp *apns2.Response, retryAfter time.Duration) *providers.Error {
 	// device token"): a device throttled for ever must not keep retrying.
 	device := resp.Reason == apns2.ReasonTooManyRequests
 	return &providers.Error{Kind: kind, Reason: reason, Status: resp.StatusCode, RetryAfter: retryAfter, Device: device, Err: err}
-}
-
-// retryAfter parses a Retry-After value: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Duration(max(s, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -255,19 +255,8 @@ func CheckDataKey(key string) error {
 // check rejects locally what FCM would reject for every device, or what must
 // not be sent at all. Local reasons are lower case, FCM's upper case.
 func check(m providers.Message, now time.Time) error {
-	switch m.Class {
-	case providers.ClassCommunity, providers.ClassOfficial, providers.ClassEmergency:
-	default:
-		return &providers.Error{Kind: providers.Invalid, Reason: "unknown_class",
-			Err: fmt.Errorf("fcm: unknown class %q", m.Class)}
-	}
-	if m.Token == "" {
-		return &providers.Error{Kind: providers.TokenDead, Reason: "missing_token",
-			Err: errors.New("fcm: empty registration token")}
-	}
-	if !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(now) {
-		return &providers.Error{Kind: providers.Invalid, Reason: "expired",
-			Err: fmt.Errorf("fcm: post expired at %s", m.ExpiresAt.UTC().Format(time.RFC3339))}
+	if err := providers.Check("fcm", m, now); err != nil {
+		return err
 	}
 	for k := range m.Data {
 		if err := CheckDataKey(k); err != nil {
@@ -326,7 +315,7 @@ func classify(ctx context.Context, err error, now time.Time) *providers.Error {
 	resp := errorutils.HTTPResponse(err)
 	if resp != nil {
 		pe.Status = resp.StatusCode
-		pe.RetryAfter = retryAfter(resp.Header, now)
+		pe.RetryAfter = providers.RetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 
 	// Without an answer from FCM, an ended context is the cause. The SDK
@@ -391,28 +380,10 @@ func classifyToken(err error, now time.Time) *providers.Error {
 	}
 	if re.Response != nil {
 		pe.Status = re.Response.StatusCode
-		pe.RetryAfter = retryAfter(re.Response.Header, now)
+		pe.RetryAfter = providers.RetryAfter(re.Response.Header.Get("Retry-After"), now)
 	}
 	if pe.Status >= 400 && pe.Status < 500 && pe.Status != http.StatusTooManyRequests {
 		pe.Kind = providers.AuthBroken
 	}
 	return pe
-}
-
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
