@@ -83,7 +83,7 @@ ensure_redis() {
     [ "$(redis-cli -h "$host" -p "$port" ping 2>/dev/null)" = PONG ] || die "Redis did not start"
   fi
   local ver; ver=$(redis-cli -h "$host" -p "$port" info server | sed -n 's/^redis_version:\([0-9]*\).*/\1/p')
-  [ "${ver:-0}" -ge 6 ] || die "Redis 6.2+ needed (7 recommended), found ${ver:-unknown}"
+  [ "${ver:-0}" -ge 7 ] || die "Redis 7+ needed (pauses use PEXPIRE GT), found ${ver:-unknown}"
   log "Redis ready: $host:$port (version $ver)"
 }
 
