@@ -121,7 +121,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 			return 0, fmt.Errorf("snapshot post %d: count: %w", p.ID, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE posts SET state = $2, audience = $3, snapshot_at = now() WHERE id = $1`,
+	if _, err := tx.Exec(ctx, `UPDATE posts SET state = $2, audience = $3, snapshot_at = clock_timestamp() WHERE id = $1`,
 		p.ID, PostDispatching, n); err != nil {
 		return 0, fmt.Errorf("snapshot post %d: mark dispatching: %w", p.ID, err)
 	}
