@@ -27,12 +27,9 @@ func TestSlugify(t *testing.T) {
 // tenant's areas: every one is stored as a valid MultiPolygon.
 func TestImportNorwegianMunicipalities(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../../shared/fixtures/geo/no-kommuner-2024.geojson")
+	raw, err := os.ReadFile("../bench/no-kommuner-2024.geojson")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("fixture missing: %v", err)
-		}
-		t.Skipf("fixture not beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	db := testenv.DB(t)
 	ctx := context.Background()

@@ -112,10 +112,7 @@ func seedNorway(b *testing.B, db *storage.DB, n int) (storage.Tenant, []int64) {
 		}
 		return t, ids
 	}
-	raw, err := os.ReadFile("../../shared/fixtures/geo/no-kommuner-2024.geojson")
-	if err != nil {
-		b.Fatalf("the municipalities fixture: %v", err)
-	}
+	raw := Municipalities
 	start := time.Now()
 	if t, err = db.CreateTenant(ctx, slug, "Norge", ""); err != nil {
 		b.Fatal(err)
