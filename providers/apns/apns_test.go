@@ -14,14 +14,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,11 +26,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier/internal/golden"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/apns"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const (
 	topic  = "no.sandefjord.app"
@@ -216,24 +212,6 @@ func dump(t *testing.T, r *http.Request, body []byte) []byte {
 	return b.Bytes()
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
-}
-
 // TestSendGolden pins the exact headers and payload apns2 sends for each class.
 func TestSendGolden(t *testing.T) {
 	t.Parallel()
@@ -252,7 +230,7 @@ func TestSendGolden(t *testing.T) {
 				t.Fatalf("APNs got %d requests, want 1", n)
 			}
 			f.checkBearer(t, f.reqs[0].Header.Get("authorization"))
-			golden(t, "send_"+class+".golden", dump(t, f.reqs[0], f.bodies[0]))
+			golden.Check(t, "send_"+class+".golden", dump(t, f.reqs[0], f.bodies[0]))
 		})
 	}
 }

@@ -12,13 +12,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,11 +24,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier/internal/golden"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/fcm"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const (
 	project     = "crier-test"
@@ -231,24 +227,6 @@ func dump(t *testing.T, r *http.Request, body []byte) []byte {
 	return b.Bytes()
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
-}
-
 // TestSendGolden pins the exact HTTP request the real SDK sends for each class.
 func TestSendGolden(t *testing.T) {
 	t.Parallel()
@@ -266,7 +244,7 @@ func TestSendGolden(t *testing.T) {
 			if n := f.sendCount(); n != 1 {
 				t.Fatalf("FCM got %d requests, want 1", n)
 			}
-			golden(t, "send_"+class+".golden", dump(t, f.sends[0], f.bodies[0]))
+			golden.Check(t, "send_"+class+".golden", dump(t, f.sends[0], f.bodies[0]))
 		})
 	}
 }
