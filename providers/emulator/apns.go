@@ -207,29 +207,36 @@ func (e *Emulator) checkProviderToken(r *http.Request) (*apnsKey, *apnsAnswer) {
 	if !strings.EqualFold(scheme, "bearer") || tok == "" {
 		return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
 	}
-	var key *apnsKey
-	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k, ok := e.creds.apnsKey(kid)
-		if !ok {
-			return nil, errors.New("unknown key id")
-		}
-		key = k
-		return k.pub, nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithoutClaimsValidation())
-	if err != nil {
-		return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
-	}
-	if iss, _ := claims["iss"].(string); iss != key.teamID {
-		return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
-	}
-	iatF, ok := claims["iat"].(float64)
+	// A provider token is signed once and reused for up to an hour, so its
+	// signature is checked once (as Apple does); its age is checked on
+	// every request.
+	key, iat, ok := e.verifiedToken(tok)
 	if !ok {
-		return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
+		var kid string
+		claims := jwt.MapClaims{}
+		_, err := jwt.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
+			kid, _ = t.Header["kid"].(string)
+			k, ok := e.creds.apnsKey(kid)
+			if !ok {
+				return nil, errors.New("unknown key id")
+			}
+			key = k
+			return k.pub, nil
+		}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithoutClaimsValidation())
+		if err != nil {
+			return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
+		}
+		if iss, _ := claims["iss"].(string); iss != key.teamID {
+			return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
+		}
+		iatF, ok := claims["iat"].(float64)
+		if !ok {
+			return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
+		}
+		iat = time.Unix(int64(iatF), 0)
+		e.rememberToken(tok, verifiedToken{kid: kid, key: key, iat: iat})
 	}
 	now := e.cfg.Now()
-	iat := time.Unix(int64(iatF), 0)
 	switch {
 	case iat.After(now.Add(clockSkew)):
 		return nil, apnsReject(http.StatusForbidden, "InvalidProviderToken")
@@ -275,4 +282,38 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
+}
+
+// verifiedToken is a provider token whose signature was checked.
+type verifiedToken struct {
+	kid string
+	key *apnsKey
+	iat time.Time
+}
+
+// maxVerified bounds the verified-token cache; it is emptied when full.
+const maxVerified = 10_000
+
+// verifiedToken finds a token checked before, if its key is still the one
+// registered under its key id.
+func (e *Emulator) verifiedToken(tok string) (*apnsKey, time.Time, bool) {
+	e.verifiedMu.Lock()
+	v, ok := e.verified[tok]
+	e.verifiedMu.Unlock()
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	if k, ok := e.creds.apnsKey(v.kid); !ok || k != v.key {
+		return nil, time.Time{}, false
+	}
+	return v.key, v.iat, true
+}
+
+func (e *Emulator) rememberToken(tok string, v verifiedToken) {
+	e.verifiedMu.Lock()
+	defer e.verifiedMu.Unlock()
+	if e.verified == nil || len(e.verified) >= maxVerified {
+		e.verified = map[string]verifiedToken{}
+	}
+	e.verified[tok] = v
 }

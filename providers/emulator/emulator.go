@@ -161,6 +161,9 @@ type Emulator struct {
 	started  bool
 	closed   bool
 	tokenURI string
+
+	verifiedMu sync.Mutex
+	verified   map[string]verifiedToken // APNs provider tokens whose signature was checked
 }
 
 // New returns an emulator that is not listening yet. Unless cfg.State gives
