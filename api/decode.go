@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -73,5 +72,3 @@ func jsonType(kind string) string {
 	}
 	return kind
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

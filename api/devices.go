@@ -193,10 +193,8 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 		if len(*b.Interests) > maxChoices {
 			return invalid("interests", "at most %d interests", maxChoices)
 		}
-		for i, t := range *b.Interests {
-			if !tagRE.MatchString(t) {
-				return invalid(fmt.Sprintf("interests[%d]", i), "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
-			}
+		if err := checkTags("interests", *b.Interests); err != nil {
+			return err
 		}
 		d.Interests = dedupe(*b.Interests)
 	}
@@ -239,6 +237,17 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 				return invalid("quiet_hours", "start and end must differ")
 			}
 			d.QuietStart, d.QuietEnd = q.Start, q.End
+		}
+	}
+	return nil
+}
+
+// checkTags refuses tags (post tags, device interests) that are not
+// lowercase words, naming the first bad one.
+func checkTags(field string, tags []string) error {
+	for i, t := range tags {
+		if !tagRE.MatchString(t) {
+			return invalid(fmt.Sprintf("%s[%d]", field, i), "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
 		}
 	}
 	return nil

@@ -150,10 +150,8 @@ func (s *Server) validatePost(b postBody, pub *storage.Publisher) (storage.Post,
 			return post, invalid("url", "must be an absolute http or https URL of at most %d bytes", maxURL)
 		}
 	}
-	for i, t := range b.Tags {
-		if !tagRE.MatchString(t) {
-			return post, invalid(fmt.Sprintf("tags[%d]", i), "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
-		}
+	if err := checkTags("tags", b.Tags); err != nil {
+		return post, err
 	}
 	post.Tags = dedupe(b.Tags)
 	for k, v := range b.Data {

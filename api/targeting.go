@@ -98,10 +98,8 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for i, t := range b.Tags {
-		if !tagRE.MatchString(t) {
-			return invalid("tags["+itoa(i)+"]", "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
-		}
+	if err := checkTags("tags", b.Tags); err != nil {
+		return err
 	}
 	emergency := b.Class == providers.ClassEmergency
 	if emergency && p.Publisher.Role != storage.RoleMunicipality {
