@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +55,9 @@ type Config struct {
 	CeilingTasks int
 
 	// ProfileFile, if set, receives a 10 s CPU profile of the first worker
-	// taken while the broadcast is in full flow.
+	// taken while the broadcast is in full flow, and ProfileFile+".bench"
+	// one of this process (the emulator and the measuring) over the same
+	// seconds.
 	ProfileFile string
 
 	Progress io.Writer // the progress bar; nil for none
@@ -244,6 +247,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		progress(cfg.Progress, "broadcast", done, ten.broadcast, tally.count("alert"), ten.alert)
 		if cfg.ProfileFile != "" && !profiled && done > ten.broadcast/20 {
 			profiled = true
+			go func() {
+				if err := profileSelf(cfg.ProfileFile + ".bench"); err != nil {
+					cfg.Logger.Warn("profile", slog.Any("error", err))
+				}
+			}()
 			go func() {
 				if err := profile(ctx, cfg.ProfileFile); err != nil {
 					cfg.Logger.Warn("profile", slog.Any("error", err))
@@ -710,6 +718,21 @@ func profile(ctx context.Context, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
+}
+
+// profileSelf saves a 10 s CPU profile of this process.
+func profileSelf(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	time.Sleep(10 * time.Second)
+	pprof.StopCPUProfile()
+	return nil
 }
 
 // freshDatabase drops and creates a database on the server of adminURL.

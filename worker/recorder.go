@@ -13,12 +13,14 @@ import (
 
 // Recorder writes send outcomes in batches by group commit: each sender
 // hands its outcome over and waits, while one loop writes whatever has
-// gathered in one round trip. Under load, batches fill up by themselves;
-// when idle, an outcome is written at once.
+// gathered in one statement. A batch waits up to Linger after its first
+// outcome for more to join it: each statement is a commit and a round trip,
+// which cost Postgres more than its rows do.
 type Recorder struct {
 	db       *storage.DB
 	in       chan pending
 	maxBatch int
+	linger   time.Duration
 	logger   *slog.Logger
 	// unhealthy is set while outcomes cannot be written; a prober clears
 	// it when the database answers again.
@@ -53,7 +55,11 @@ type pending struct {
 // RecorderConfig tunes a Recorder.
 type RecorderConfig struct {
 	MaxBatch int // default 500
-	Logger   *slog.Logger
+	// Linger is how long a batch waits for more outcomes after its first;
+	// default 5ms. It delays the acknowledgement of a send, not its push.
+	// Negative: write at once.
+	Linger time.Duration
+	Logger *slog.Logger
 }
 
 // NewRecorder makes a Recorder; run it with Run.
@@ -61,7 +67,8 @@ func NewRecorder(db *storage.DB, cfg RecorderConfig) *Recorder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{db: db, in: make(chan pending, 4096), maxBatch: cmp.Or(cfg.MaxBatch, 500), logger: cfg.Logger}
+	return &Recorder{db: db, in: make(chan pending, 4096), maxBatch: cmp.Or(cfg.MaxBatch, 500),
+		linger: max(0, cmp.Or(cfg.Linger, 5*time.Millisecond)), logger: cfg.Logger}
 }
 
 // Record hands an outcome over and waits until it is written.
@@ -90,17 +97,36 @@ func (r *Recorder) Run(ctx context.Context) {
 			r.drain()
 			return
 		}
-		r.flush(context.WithoutCancel(ctx), r.gather(first))
+		r.flush(context.WithoutCancel(ctx), r.gather(ctx, first, r.linger))
 	}
 }
 
-func (r *Recorder) gather(first pending) []pending {
+// gather collects a batch behind first: whatever is waiting, then what
+// arrives within linger (or until ctx ends).
+func (r *Recorder) gather(ctx context.Context, first pending, linger time.Duration) []pending {
 	batch := []pending{first}
+	var deadline <-chan time.Time
+	if linger > 0 {
+		t := time.NewTimer(linger)
+		defer t.Stop()
+		deadline = t.C
+	}
 	for len(batch) < r.maxBatch {
 		select {
 		case p := <-r.in:
 			batch = append(batch, p)
+			continue
 		default:
+		}
+		if deadline == nil {
+			return batch
+		}
+		select {
+		case p := <-r.in:
+			batch = append(batch, p)
+		case <-deadline:
+			return batch
+		case <-ctx.Done():
 			return batch
 		}
 	}
@@ -111,7 +137,7 @@ func (r *Recorder) drain() {
 	for {
 		select {
 		case p := <-r.in:
-			r.flush(context.Background(), r.gather(p))
+			r.flush(context.Background(), r.gather(context.Background(), p, 0))
 		default:
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
@@ -20,6 +21,8 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		c.register(fs, getenv)
 		addr := fs.String("addr", envOr(getenv, "CRIER_ADDR", ":8080"), "API listen address (env CRIER_ADDR)")
 		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once")
+		queueServers := fs.Int("queue-servers", envInt(getenv, "CRIER_QUEUE_SERVERS", 0),
+			"asynq servers sharing a worker process's sends; each dequeues serially (default 4; env CRIER_QUEUE_SERVERS)")
 		migrate := fs.Bool("migrate", true, "apply migrations before starting")
 		metricsAddr := fs.String("metrics-addr", envOr(getenv, "CRIER_METRICS_ADDR", ""),
 			"serve /metrics on this address too (the API serves it on -addr); for worker processes (env CRIER_METRICS_ADDR)")
@@ -28,7 +31,7 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		}
 		log := c.logger(stderr)
 		cfg := server.Config{DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, HTTPAddr: *addr,
-			Concurrency: *concurrency, Logger: log, MetricsAddr: *metricsAddr, API: role == "serve" || role == "api",
+			Concurrency: *concurrency, QueueServers: *queueServers, Logger: log, MetricsAddr: *metricsAddr, API: role == "serve" || role == "api",
 			Worker: role == "serve" || role == "worker"}
 		if *migrate {
 			if err := migrateDB(ctx, c.DatabaseURL, log); err != nil {
@@ -48,6 +51,13 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 func envOr(getenv env, key, def string) string {
 	if v := getenv(key); v != "" {
 		return v
+	}
+	return def
+}
+
+func envInt(getenv env, key string, def int) int {
+	if n, err := strconv.Atoi(getenv(key)); err == nil {
+		return n
 	}
 	return def
 }
