@@ -34,6 +34,7 @@ func (r *Result) Print(w io.Writer) {
 		r.Alert.P50LatencySeconds, r.Alert.P99LatencySeconds)
 	p("duplicate pushes\t%d\t%d", r.Broadcast.Duplicates, r.Alert.Duplicates)
 	p("alert sends before the broadcast resumed\t\t%d of %d", r.AlertBeforeResume, r.Alert.Sent)
+	p("alert devices tried before it resumed\t\t%d of %d", r.AlertTriedBeforeResume, r.Alert.Audience)
 	p("")
 	p("ceilings, same run\trate\tcrier's sustained rate as a share")
 	p("asynq no-op drain\t%.0f /s\t%.0f %%", r.AsynqDrainPerSec, 100*r.RatioToAsynq)

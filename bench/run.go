@@ -92,9 +92,14 @@ type Result struct {
 	Broadcast Scenario `json:"broadcast"`
 	Alert     Scenario `json:"alert"`
 	// AlertBeforeResume is how many of the alert's sends went out before
-	// the broadcast resumed (its first push after the alert's first push,
-	// beyond those in flight); the rest are retries of flaky or slow tokens.
-	AlertBeforeResume int `json:"alert_sends_before_broadcast_resumed"`
+	// the broadcast resumed, and AlertTriedBeforeResume how many of its
+	// devices had been tried (pushed to, whatever the answer) by then; the
+	// rest are retries, which wait for their backoff. The broadcast resumed
+	// with the first of its pushes that cannot have been taken from the
+	// queue before the alert held it: the one after as many pushes as the
+	// workers have sends in flight, counted from the alert's first push.
+	AlertBeforeResume      int `json:"alert_sends_before_broadcast_resumed"`
+	AlertTriedBeforeResume int `json:"alert_devices_tried_before_broadcast_resumed"`
 
 	PeakRSSMB          map[string]float64 `json:"peak_rss_mb"`
 	RedisBytesPerTask  float64            `json:"redis_bytes_per_pending_task"`
@@ -183,6 +188,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	r.SeedSeconds = time.Since(seedStart).Seconds()
+	// Vacuumed now, the fresh tables do not draw autovacuum into the
+	// measurements below.
+	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
+	}
 
 	// Ceilings first, on the same Redis and emulator, with crier not running.
 	fmt.Fprintf(cfg.Progress, "measuring the ceilings...\n")
@@ -291,8 +301,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		sc.fill(st, tally)
 	}
 	r.Delivered = r.Broadcast.Final == r.Broadcast.Audience && r.Alert.Final == r.Alert.Audience
-	resumed := tally.firstAfter("broadcast", r.Alert.firstSend.Add(cfg.Latency+100*time.Millisecond))
+	resumed := tally.nthAfter("broadcast", r.Alert.firstSend, cfg.Workers*cfg.Concurrency+1)
 	r.AlertBeforeResume = tally.between("alert", r.Alert.firstSend.Add(-time.Nanosecond), resumed)
+	r.AlertTriedBeforeResume = tally.triedBefore("alert", resumed)
 	walEnd, rowsEnd, err := pgWritten(ctx, db)
 	if err != nil {
 		return nil, err
@@ -339,36 +350,60 @@ func (sc *Scenario) fill(st postStatus, t *tally) {
 	}
 }
 
-// tally keeps, per tracked post, the time of each accepted push.
+// tally keeps, per post, the time of each accepted push and, per token,
+// how many pushes were accepted and when it was first tried.
 type tally struct {
 	mu     sync.Mutex
 	posts  map[int64]string
 	sends  map[int64][]time.Time
-	tokens map[int64]map[string]int
-	re     *regexp.Regexp
+	tokens map[int64]map[string]tokenStat
+}
+
+type tokenStat struct {
+	accepted int
+	tried    time.Time
 }
 
 func newTally() *tally {
-	return &tally{posts: map[int64]string{}, sends: map[int64][]time.Time{}, tokens: map[int64]map[string]int{},
-		re: regexp.MustCompile(`"post_id":\s*"?(\d+)`)}
+	return &tally{posts: map[int64]string{}, sends: map[int64][]time.Time{}, tokens: map[int64]map[string]tokenStat{}}
 }
 
 func (t *tally) add(rec emulator.Record) {
-	if !rec.Accepted() {
+	id, ok := postIDOf(rec.Body)
+	if !ok {
 		return
 	}
-	m := t.re.FindStringSubmatch(rec.Body)
-	if m == nil {
-		return
-	}
-	id, _ := strconv.ParseInt(m[1], 10, 64)
 	t.mu.Lock()
-	t.sends[id] = append(t.sends[id], rec.Time)
+	defer t.mu.Unlock()
 	if t.tokens[id] == nil {
-		t.tokens[id] = map[string]int{}
+		t.tokens[id] = map[string]tokenStat{}
 	}
-	t.tokens[id][rec.Token]++
-	t.mu.Unlock()
+	st := t.tokens[id][rec.Token]
+	if st.tried.IsZero() {
+		st.tried = rec.Time
+	}
+	if rec.Accepted() {
+		st.accepted++
+		t.sends[id] = append(t.sends[id], rec.Time)
+	}
+	t.tokens[id][rec.Token] = st
+}
+
+// postIDOf finds the post id crier puts in every push's data
+// ("post_id":"123", or "post_id":123).
+func postIDOf(body string) (int64, bool) {
+	const key = `"post_id":`
+	i := strings.Index(body, key)
+	if i < 0 {
+		return 0, false
+	}
+	rest := strings.TrimLeft(body[i+len(key):], " \t\r\n\"")
+	end := 0
+	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	id, err := strconv.ParseInt(rest[:end], 10, 64)
+	return id, err == nil
 }
 
 // duplicates counts pushes of a post beyond the first to the same token.
@@ -376,15 +411,15 @@ func (t *tally) duplicates(id int64) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for _, c := range t.tokens[id] {
-		n += c - 1
+	for _, st := range t.tokens[id] {
+		n += max(0, st.accepted-1)
 	}
 	return n
 }
 
 func (t *tally) reset() {
 	t.mu.Lock()
-	t.sends, t.tokens = map[int64][]time.Time{}, map[int64]map[string]int{}
+	t.sends, t.tokens = map[int64][]time.Time{}, map[int64]map[string]tokenStat{}
 	t.mu.Unlock()
 }
 
@@ -417,15 +452,30 @@ func (t *tally) times(id int64) []time.Time {
 	return out
 }
 
-// firstAfter is the first push of the named post after from (or the far
-// future if there is none).
-func (t *tally) firstAfter(name string, from time.Time) time.Time {
+// nthAfter is the time of the named post's nth push after from (or the far
+// future if there are fewer).
+func (t *tally) nthAfter(name string, from time.Time, n int) time.Time {
 	for _, at := range t.times(t.idOf(name)) {
 		if at.After(from) {
-			return at
+			if n--; n == 0 {
+				return at
+			}
 		}
 	}
 	return time.Now().Add(time.Hour)
+}
+
+// triedBefore counts the named post's devices first tried before a time.
+func (t *tally) triedBefore(name string, before time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, st := range t.tokens[t.idOf(name)] {
+		if st.tried.Before(before) {
+			n++
+		}
+	}
+	return n
 }
 
 func (t *tally) between(name string, from, to time.Time) int {

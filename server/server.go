@@ -39,10 +39,17 @@ type Config struct {
 	// API and Worker choose the roles; both when neither is set.
 	API, Worker bool
 	// Concurrency is how many sends one worker process runs at once.
-	// Default 200: sends wait on the network, not on the CPU.
+	// Default 200: sends wait on the network, not on the CPU. The routine
+	// and the urgent queue groups have this many each; they take turns
+	// while an alert is sent (see tasks.Groups).
 	Concurrency int
-	// QueueServers is how many asynq servers share them. Default 4.
+	// QueueServers is how many asynq servers share a group's sends: one
+	// server dequeues serially, a Redis round trip per task, and that, not
+	// the CPU, caps its rate. Default 8.
 	QueueServers int
+	// Dispatches is how many posts one worker process dispatches at once.
+	// Default 4.
+	Dispatches int
 	// ShutdownTimeout bounds how long in-flight sends may finish. Default 10s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -65,7 +72,8 @@ func (c Config) WithDefaults() Config {
 		c.API, c.Worker = true, true
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 200)
-	c.QueueServers = max(1, min(cmp.Or(c.QueueServers, 4), c.Concurrency))
+	c.QueueServers = max(1, min(cmp.Or(c.QueueServers, 8), c.Concurrency))
+	c.Dispatches = cmp.Or(c.Dispatches, 4)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -143,28 +151,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Worker {
 		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
-		// Several asynq servers share the process's sends: one server
-		// dequeues serially, a Redis round trip per queue it looks at, and
-		// that, not the CPU, caps a single server's rate.
-		for i := range cfg.QueueServers {
-			per := cfg.Concurrency / cfg.QueueServers
-			if i < cfg.Concurrency%cfg.QueueServers {
-				per++
+		for _, g := range tasks.Groups() {
+			servers, concurrency := cfg.QueueServers, cfg.Concurrency
+			if g.Name == "dispatch" {
+				servers, concurrency = 1, cfg.Dispatches
 			}
-			s.asynq = append(s.asynq, asynq.NewServer(ropt, asynq.Config{
-				Concurrency:    per,
-				Queues:         tasks.Queues(),
-				StrictPriority: true,
-				RetryDelayFunc: worker.RetryDelay,
-				IsFailure:      worker.IsFailure,
-				// An idle worker looks for new tasks this often: an alert
-				// arriving at a quiet moment must not wait a second.
-				TaskCheckInterval:        50 * time.Millisecond,
-				DelayedTaskCheckInterval: time.Second,
-				ShutdownTimeout:          cfg.ShutdownTimeout,
-				Logger:                   tasks.Logger{L: cfg.Logger},
-				LogLevel:                 asynq.WarnLevel,
-			}))
+			for i := range servers {
+				per := concurrency / servers
+				if i < concurrency%servers {
+					per++
+				}
+				s.asynq = append(s.asynq, asynq.NewServer(ropt, asynq.Config{
+					Concurrency:    per,
+					Queues:         g.Queues,
+					StrictPriority: true,
+					RetryDelayFunc: worker.RetryDelay,
+					IsFailure:      worker.IsFailure,
+					// An idle server looks for new tasks this often: an
+					// alert arriving at a quiet moment must not wait a
+					// second.
+					TaskCheckInterval:        50 * time.Millisecond,
+					DelayedTaskCheckInterval: time.Second,
+					ShutdownTimeout:          cfg.ShutdownTimeout,
+					Logger:                   tasks.Logger{L: cfg.Logger},
+					LogLevel:                 asynq.WarnLevel,
+				}))
+			}
 		}
 	}
 	return s, nil

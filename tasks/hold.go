@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -13,35 +14,48 @@ import (
 )
 
 // Holder pauses the official and community queues while an emergency post
-// is dispatched, across every worker, so that no further routine send is
-// taken until the alert's sends are all queued (from then on strict priority
-// keeps them first). Each hold is a Redis key with a time to live, refreshed
-// while the dispatch runs; Watch, run by every worker process, resumes the
-// queues once no hold is left, so a dispatcher that dies holding them
-// delays routine sends by at most the hold's TTL.
+// is dispatched and until its sends have all been taken from the emergency
+// queue, across every worker: the alert has the workers to itself and every
+// one of its first sends goes before the next routine one. Each hold is a
+// Redis key with a time to live, refreshed while it lasts; Watch, run by
+// every worker process, resumes the queues once no hold is left, so a
+// dispatcher that dies holding them delays routine sends by at most the
+// hold's TTL.
 type Holder struct {
 	insp   *asynq.Inspector
 	rdb    redis.UniversalClient
 	log    *slog.Logger
 	ttl    time.Duration
 	queues []string
+	// drainCheck is how often a released hold looks at the emergency
+	// queue; maxDrain bounds how long it waits for it to empty.
+	drainCheck, maxDrain time.Duration
 }
 
 // NewHolder makes a Holder.
 func NewHolder(insp *asynq.Inspector, rdb redis.UniversalClient, log *slog.Logger) *Holder {
-	return &Holder{insp: insp, rdb: rdb, log: log, ttl: 30 * time.Second, queues: []string{QueueOfficial, QueueCommunity}}
+	return &Holder{insp: insp, rdb: rdb, log: log, ttl: 30 * time.Second, queues: []string{QueueOfficial, QueueCommunity},
+		drainCheck: 25 * time.Millisecond, maxDrain: 30 * time.Minute}
 }
 
 // holdsKey is the sorted set of holds: member the post id, score the
 // hold's expiry in Unix milliseconds.
 const holdsKey = "crier:holds"
 
+// emergencyPending is asynq's list of the emergency queue's pending tasks
+// (its base.PendingKey): the Inspector's queue info computes much more and
+// is too slow to ask fifty times a second. TestHoldLastsUntilDrained fails
+// if asynq names it differently.
+const emergencyPending = "asynq:{" + QueueEmergency + "}:pending"
+
 func (h *Holder) refresh(ctx context.Context, member string) error {
 	return h.rdb.ZAdd(ctx, holdsKey, redis.Z{Score: float64(time.Now().Add(h.ttl).UnixMilli()), Member: member}).Err()
 }
 
-// Hold pauses the routine queues for an emergency post until release is
-// called (or the hold expires).
+// Hold pauses the routine queues for an emergency post. Calling release
+// says the post's sends are all queued: the hold then lasts, refreshed,
+// until the emergency queue has no pending task (retries waiting for their
+// time do not count), and release returns at once.
 func (h *Holder) Hold(ctx context.Context, postID int64) (release func(), err error) {
 	member := strconv.FormatInt(postID, 10)
 	if err := h.refresh(ctx, member); err != nil {
@@ -52,27 +66,48 @@ func (h *Holder) Hold(ctx context.Context, postID int64) (release func(), err er
 			return nil, fmt.Errorf("hold queue %s: %w", q, err)
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(h.ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				h.refresh(context.Background(), member) //nolint:errcheck // Watch recovers an expired hold
-			}
+	queued := make(chan struct{})
+	go h.keep(member, queued)
+	var once sync.Once
+	return func() { once.Do(func() { close(queued) }) }, nil
+}
+
+// keep refreshes a hold until its post's sends are queued and the emergency
+// queue is empty, then ends it.
+func (h *Holder) keep(member string, queued <-chan struct{}) {
+	ctx := context.Background()
+	refresh := time.NewTicker(h.ttl / 3)
+	defer refresh.Stop()
+	var check <-chan time.Time
+	var deadline time.Time
+	warned := false
+	for {
+		select {
+		case <-refresh.C:
+			h.refresh(ctx, member) //nolint:errcheck // Watch recovers an expired hold
+			continue
+		case <-queued:
+			queued = nil
+			deadline = time.Now().Add(h.maxDrain)
+			t := time.NewTicker(h.drainCheck)
+			defer t.Stop()
+			check = t.C
+		case <-check:
 		}
-	}()
-	return func() {
-		close(done)
-		ctx := context.Background()
+		pending, err := h.rdb.LLen(ctx, emergencyPending).Result()
+		if err != nil && !warned {
+			warned = true
+			h.log.Warn("hold: look at the emergency queue", slog.Any("error", err))
+		}
+		if (err != nil || pending > 0) && time.Now().Before(deadline) {
+			continue
+		}
 		if err := h.rdb.ZRem(ctx, holdsKey, member).Err(); err != nil {
 			h.log.Warn("release queue hold", slog.Any("error", err))
 		}
 		h.resumeIfFree(ctx)
-	}, nil
+		return
+	}
 }
 
 // resumeIfFree resumes the routine queues if no hold is left.

@@ -20,9 +20,9 @@ const (
 	TypeSend     = "push:send"
 )
 
-// Queues, served in strict priority order: an emergency alert (its dispatch
-// and its sends) overtakes everything, dispatches overtake sends so a new
-// post starts at once, and official news overtakes community posts.
+// Queues. An emergency alert (its dispatch and its sends) has a queue of its
+// own, dispatches of other posts another, and routine sends two, official
+// news before community posts.
 const (
 	QueueEmergency = "emergency"
 	QueueDispatch  = "dispatch"
@@ -30,9 +30,34 @@ const (
 	QueueCommunity = "community"
 )
 
-// Queues returns the queues with their priorities for asynq.Config.Queues.
+// Queues returns every queue with its priority.
 func Queues() map[string]int {
 	return map[string]int{QueueEmergency: 8, QueueDispatch: 4, QueueOfficial: 2, QueueCommunity: 1}
+}
+
+// Group is a set of queues that one kind of asynq server serves, in strict
+// priority order.
+type Group struct {
+	Name   string
+	Queues map[string]int
+}
+
+// Groups are the queue groups a worker process serves, each with asynq
+// servers of its own. An asynq server asks Redis for a task once per queue
+// it looks at, one queue after the other, so each group has as few queues
+// as it can: a routine send costs one round trip to dequeue, not four.
+//
+//   - urgent: emergency alerts. While an alert is dispatched and until its
+//     sends have all been taken, the Holder pauses the routine queues, so
+//     the alert has every worker to itself.
+//   - dispatch: other posts' dispatches, which never wait behind sends.
+//   - routine: official, then community sends.
+func Groups() []Group {
+	return []Group{
+		{Name: "urgent", Queues: map[string]int{QueueEmergency: 1}},
+		{Name: "dispatch", Queues: map[string]int{QueueDispatch: 1}},
+		{Name: "routine", Queues: map[string]int{QueueOfficial: 2, QueueCommunity: 1}},
+	}
 }
 
 // SendQueue is the queue for a class's sends.

@@ -22,7 +22,7 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		addr := fs.String("addr", envOr(getenv, "CRIER_ADDR", ":8080"), "API listen address (env CRIER_ADDR)")
 		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once")
 		queueServers := fs.Int("queue-servers", envInt(getenv, "CRIER_QUEUE_SERVERS", 0),
-			"asynq servers sharing a worker process's sends; each dequeues serially (default 4; env CRIER_QUEUE_SERVERS)")
+			"asynq servers per queue group in a worker process; each dequeues serially (default 8; env CRIER_QUEUE_SERVERS)")
 		migrate := fs.Bool("migrate", true, "apply migrations before starting")
 		metricsAddr := fs.String("metrics-addr", envOr(getenv, "CRIER_METRICS_ADDR", ""),
 			"serve /metrics on this address too (the API serves it on -addr); for worker processes (env CRIER_METRICS_ADDR)")
