@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -141,6 +142,10 @@ type Scenario struct {
 // ceilings, and returns the figures.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg = cfg.withDefaults()
+	// The measuring instrument should take as little of the machine as it
+	// can: the tally of a million pushes is a large heap, which the
+	// default GC would mark again and again as the emulator allocates.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	r := &Result{Devices: cfg.Devices, Tenants: cfg.Tenants, Workers: cfg.Workers, Concurrency: cfg.Concurrency,
 		LatencyMS: float64(cfg.Latency) / float64(time.Millisecond), PeakRSSMB: map[string]float64{}}
 	work, err := os.MkdirTemp("", "crier-bench-")
@@ -196,8 +201,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Ceilings first, on the same Redis and emulator, with crier not running.
 	fmt.Fprintf(cfg.Progress, "measuring the ceilings...\n")
-	if r.AsynqDrainPerSec, err = asynqCeiling(ctx, rds.opt(), cfg.CeilingTasks, cfg.Concurrency); err != nil {
-		return nil, fmt.Errorf("asynq ceiling: %w", err)
+	// The drain is measured twice and the faster kept: it varies by a
+	// quarter from run to run, and a ceiling should not be low by chance.
+	for range 2 {
+		rate, err := asynqCeiling(ctx, rds.opt(), cfg.CeilingTasks, cfg.Concurrency)
+		if err != nil {
+			return nil, fmt.Errorf("asynq ceiling: %w", err)
+		}
+		r.AsynqDrainPerSec = max(r.AsynqDrainPerSec, rate)
+		if err := rds.client.FlushAll(ctx).Err(); err != nil {
+			return nil, err
+		}
 	}
 	if r.FCMPushPerSec, r.APNsPushPerSec, err = clientCeilings(ctx, emu, cfg); err != nil {
 		return nil, fmt.Errorf("client ceilings: %w", err)

@@ -119,6 +119,7 @@ var actions = map[providers.Kind]action{
 
 // ProcessTask handles a push:send task.
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	growStack()
 	s, err := tasks.ParseSend(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
