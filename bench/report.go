@@ -41,6 +41,20 @@ func (r *Result) Print(w io.Writer) {
 	p("FCM client → emulator\t%.0f /s\t%.0f %%", r.FCMPushPerSec, 100*r.RatioToFCM)
 	p("APNs client → emulator\t%.0f /s\t%.0f %%", r.APNsPushPerSec, 100*r.RatioToAPNs)
 	p("")
+	if c := r.CPU; c != nil {
+		names := make([]string, 0, len(c.MicrosPerPush))
+		total := 0.0
+		for name, us := range c.MicrosPerPush {
+			names = append(names, name)
+			total += us
+		}
+		sort.Strings(names)
+		p("CPU per push, broadcast 10–90 %%\t%.0f µs\t(%d pushes in %.0f s, machine %.0f %% busy)", total, c.Pushes, c.Seconds, 100*c.Busy)
+		for _, name := range names {
+			p("  %s\t%.0f µs", name, c.MicrosPerPush[name])
+		}
+		p("")
+	}
 	p("Redis memory per pending task\t%.0f bytes\t(at %d pending)", r.RedisBytesPerTask, r.PeakPendingTasks)
 	p("Postgres per delivery\t%.1f rows, %.0f WAL bytes", r.PGRowsPerDelivery, r.PGBytesPerDelivery)
 	names := make([]string, 0, len(r.PeakRSSMB))

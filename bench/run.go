@@ -102,6 +102,9 @@ type Result struct {
 	AlertBeforeResume      int `json:"alert_sends_before_broadcast_resumed"`
 	AlertTriedBeforeResume int `json:"alert_devices_tried_before_broadcast_resumed"`
 
+	// CPU is where the machine's CPU went during the broadcast.
+	CPU *CPUShare `json:"cpu,omitempty"`
+
 	PeakRSSMB          map[string]float64 `json:"peak_rss_mb"`
 	RedisBytesPerTask  float64            `json:"redis_bytes_per_pending_task"`
 	PeakPendingTasks   int                `json:"peak_pending_tasks"`
@@ -246,6 +249,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	insp := asynq.NewInspector(rds.opt())
 	defer insp.Close()
 	alertSent, profiled := false, false
+	// CPU time is read at the tenth and the ninetieth percent of the
+	// broadcast's sends.
+	cpuPIDs := procs.pids()
+	cpuPIDs["redis-server"] = rds.cmd.Process.Pid
+	var cpuFrom cpuSample
 	var st postStatus
 	tick := 0
 	var peakPending int
@@ -259,6 +267,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			peakPending, peakBytes = pending, float64(mem-memBase)
 		}
 		done := tally.count("broadcast")
+		switch {
+		case cpuFrom.at.IsZero() && done >= ten.broadcast/10:
+			cpuFrom = sampleCPU(cpuPIDs, tally.count("broadcast")+tally.count("alert"))
+		case r.CPU == nil && !cpuFrom.at.IsZero() && done >= ten.broadcast*9/10:
+			r.CPU = cpuShare(cpuFrom, sampleCPU(cpuPIDs, tally.count("broadcast")+tally.count("alert")))
+		}
 		// The post's status counts its deliveries by state, a scan of the
 		// whole audience: ask for it only every 2 s, or when the sends look
 		// finished, so that the measuring does not load Postgres.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
@@ -117,9 +118,10 @@ func cmdEmulator(ctx context.Context, args []string, getenv env, stdout, stderr 
   OAuth tokens:  %s
   APNs host:     %s   (team %s, key %s, topics %v)
   summary:       %s
+  throttle:      curl -X POST '%s/emulator/throttle?for=2s&retry_after=1'   (every push 429 for 2 s)
   credentials:   %s (service-account.json, apns-key.p8, ca.pem)
 `, emu.FCMEndpoint(), st.ProjectID, emu.TokenURI(), emu.APNsHost(), st.TeamID, st.KeyID, st.Topics,
-		emu.SummaryURL(), *stateDir)
+		emu.SummaryURL(), strings.TrimSuffix(emu.FCMEndpoint(), "/v1"), *stateDir)
 	<-ctx.Done()
 	return nil
 }
