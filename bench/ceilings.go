@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +18,10 @@ import (
 )
 
 // asynqCeiling is the rate at which one asynq server drains no-op tasks on
-// this Redis: the most any asynq-based sender can do here.
-func asynqCeiling(ctx context.Context, opt asynq.RedisClientOpt, n, concurrency int) (float64, error) {
+// this Redis: the most any asynq-based sender can do here; and the CPU each
+// task took, in this process and in redis-server (redisPID), to dequeue and
+// complete.
+func asynqCeiling(ctx context.Context, opt asynq.RedisClientOpt, redisPID, n, concurrency int) (rate, cpuMicros float64, err error) {
 	c := asynq.NewClient(opt)
 	defer c.Close()
 	g, gctx := errgroup.WithContext(ctx)
@@ -36,8 +39,10 @@ func asynqCeiling(ctx context.Context, opt asynq.RedisClientOpt, n, concurrency 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	pids := map[string]int{"bench": os.Getpid(), "redis": redisPID}
+	before := sampleCPU(pids, 0)
 	var done atomic.Int64
 	finished := make(chan struct{})
 	var once sync.Once
@@ -45,13 +50,14 @@ func asynqCeiling(ctx context.Context, opt asynq.RedisClientOpt, n, concurrency 
 		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel})
 	start := time.Now()
 	var end time.Time
+	var after cpuSample
 	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
 		if done.Add(1) == int64(n) {
-			once.Do(func() { end = time.Now(); close(finished) })
+			once.Do(func() { end, after = time.Now(), sampleCPU(pids, n); close(finished) })
 		}
 		return nil
 	})); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	select {
 	case <-finished:
@@ -59,9 +65,12 @@ func asynqCeiling(ctx context.Context, opt asynq.RedisClientOpt, n, concurrency 
 	}
 	srv.Shutdown()
 	if ctx.Err() != nil {
-		return 0, ctx.Err()
+		return 0, 0, ctx.Err()
 	}
-	return float64(n) / end.Sub(start).Seconds(), nil
+	if c := cpuShare(before, after); c != nil {
+		cpuMicros = c.MicrosPerPush["bench"] + c.MicrosPerPush["redis"]
+	}
+	return float64(n) / end.Sub(start).Seconds(), cpuMicros, nil
 }
 
 // clientCeilings are the rates at which crier's own FCM and APNs clients

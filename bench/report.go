@@ -37,7 +37,7 @@ func (r *Result) Print(w io.Writer) {
 	p("alert devices tried before it resumed\t\t%d of %d", r.AlertTriedBeforeResume, r.Alert.Audience)
 	p("")
 	p("ceilings, same run\trate\tcrier's sustained rate as a share")
-	p("asynq no-op drain\t%.0f /s\t%.0f %%", r.AsynqDrainPerSec, 100*r.RatioToAsynq)
+	p("asynq no-op drain\t%.0f /s\t%.0f %%\t(%.0f µs CPU a task)", r.AsynqDrainPerSec, 100*r.RatioToAsynq, r.AsynqDrainCPUMicros)
 	p("FCM client → emulator\t%.0f /s\t%.0f %%", r.FCMPushPerSec, 100*r.RatioToFCM)
 	p("APNs client → emulator\t%.0f /s\t%.0f %%", r.APNsPushPerSec, 100*r.RatioToAPNs)
 	p("")

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,6 +51,9 @@ type Config struct {
 	// Dispatches is how many posts one worker process dispatches at once.
 	// Default 4.
 	Dispatches int
+	// Groups are the queue groups (tasks.Groups) a worker process serves;
+	// all by default. A process may, for one, only dispatch.
+	Groups []string
 	// ShutdownTimeout bounds how long in-flight sends may finish. Default 10s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -74,6 +78,11 @@ func (c Config) WithDefaults() Config {
 	c.Concurrency = cmp.Or(c.Concurrency, 200)
 	c.QueueServers = max(1, min(cmp.Or(c.QueueServers, 8), c.Concurrency))
 	c.Dispatches = cmp.Or(c.Dispatches, 4)
+	if len(c.Groups) == 0 {
+		for _, g := range tasks.Groups() {
+			c.Groups = append(c.Groups, g.Name)
+		}
+	}
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -100,6 +109,11 @@ type Server struct {
 // New connects to Postgres and Redis and prepares the roles; Run starts them.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.WithDefaults()
+	for _, name := range cfg.Groups {
+		if !slices.ContainsFunc(tasks.Groups(), func(g tasks.Group) bool { return g.Name == name }) {
+			return nil, fmt.Errorf("queue group %q: want urgent, dispatch or routine", name)
+		}
+	}
 	ropt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -152,6 +166,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Worker {
 		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
 		for _, g := range tasks.Groups() {
+			if !slices.Contains(cfg.Groups, g.Name) {
+				continue
+			}
 			servers, concurrency := cfg.QueueServers, cfg.Concurrency
 			if g.Name == "dispatch" {
 				servers, concurrency = 1, cfg.Dispatches

@@ -24,6 +24,8 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once")
 		queueServers := fs.Int("queue-servers", envInt(getenv, "CRIER_QUEUE_SERVERS", 0),
 			"asynq servers per queue group in a worker process; each dequeues serially (default 8; env CRIER_QUEUE_SERVERS)")
+		groups := fs.String("groups", envOr(getenv, "CRIER_GROUPS", "urgent,dispatch,routine"),
+			"queue groups a worker serves: urgent (alerts), dispatch (other posts' dispatches), routine (env CRIER_GROUPS)")
 		migrate := fs.Bool("migrate", true, "apply migrations before starting")
 		metricsAddr := fs.String("metrics-addr", envOr(getenv, "CRIER_METRICS_ADDR", ""),
 			"serve /metrics on this address too (the API serves it on -addr); for worker processes (env CRIER_METRICS_ADDR)")
@@ -32,7 +34,7 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		}
 		log := c.logger(stderr)
 		cfg := server.Config{DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, HTTPAddr: *addr,
-			Concurrency: *concurrency, QueueServers: *queueServers, Logger: log, MetricsAddr: *metricsAddr, API: role == "serve" || role == "api",
+			Concurrency: *concurrency, QueueServers: *queueServers, Groups: strings.Split(*groups, ","), Logger: log, MetricsAddr: *metricsAddr, API: role == "serve" || role == "api",
 			Worker: role == "serve" || role == "worker"}
 		if *migrate {
 			if err := migrateDB(ctx, c.DatabaseURL, log); err != nil {

@@ -110,7 +110,7 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	}
 
 	apiProc := startCrier(t, "api", "api", fx.dbURL, rds.URL())
-	dispatching := startCrier(t, "worker-dispatching", "worker", fx.dbURL, rds.URL(), "-concurrency", "1")
+	dispatching := startCrier(t, "worker-dispatching", "worker", fx.dbURL, rds.URL(), "-groups", "dispatch")
 	a := newAPI(t, apiProc.Addr, fx.key)
 
 	const title = "Viktig melding fra kommunen"
@@ -150,7 +150,7 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 		t.Fatalf("%d pushes before the kill; the dispatching worker was to send none", n)
 	}
 
-	restarted := startCrier(t, "worker-restarted", "worker", fx.dbURL, rds.URL(), "-concurrency", "1")
+	restarted := startCrier(t, "worker-restarted", "worker", fx.dbURL, rds.URL(), "-groups", "dispatch")
 	eventually(t, within, 50*time.Millisecond, func() error {
 		if state, _ := postState(id); state != "sending" {
 			return fmt.Errorf("%w: the dispatch has not resumed and finished yet", errNotDone)
@@ -210,7 +210,7 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	}
 
 	apiProc := startCrier(t, "api", "api", fx.dbURL, rds.URL())
-	dispatching := startCrier(t, "worker-dispatching", "worker", fx.dbURL, rds.URL(), "-concurrency", "1")
+	dispatching := startCrier(t, "worker-dispatching", "worker", fx.dbURL, rds.URL(), "-groups", "dispatch")
 	a := newAPI(t, apiProc.Addr, fx.key)
 	const title = "Kokevarsel for Vesterøya"
 	id := a.publish(title, "")
