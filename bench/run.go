@@ -116,8 +116,8 @@ type Result struct {
 	// complete (asynq's server and redis-server): the part of a push's CPU
 	// no asynq-based sender can avoid.
 	AsynqDrainCPUMicros float64 `json:"ceiling_asynq_noop_cpu_micros_per_task"`
-	FCMPushPerSec    float64 `json:"ceiling_fcm_client_push_per_sec"`
-	APNsPushPerSec   float64 `json:"ceiling_apns_client_push_per_sec"`
+	FCMPushPerSec       float64 `json:"ceiling_fcm_client_push_per_sec"`
+	APNsPushPerSec      float64 `json:"ceiling_apns_client_push_per_sec"`
 	// Ratios of crier's sustained send rate to the ceilings.
 	RatioToAsynq float64 `json:"ratio_to_asynq_drain"`
 	RatioToFCM   float64 `json:"ratio_to_fcm_client"`
