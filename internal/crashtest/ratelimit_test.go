@@ -20,12 +20,6 @@ func TestRateLimitAcrossTwoWorkers(t *testing.T) {
 		devices = 5000
 		rate    = 1000
 		burst   = rate / 20 // worker.Limiter's Burst
-		// margin absorbs up to 100 ms of jitter between the moment the
-		// limiter (in Redis) allows a send and the moment the emulator, in
-		// this race-instrumented process, records it, at the edges of the
-		// window. Without a shared limit this machine sends 1,700/s and
-		// more, far above it.
-		margin = rate / 10
 	)
 	// No emulator latency: its timer would add jitter to the records'
 	// times.
@@ -55,29 +49,34 @@ func TestRateLimitAcrossTwoWorkers(t *testing.T) {
 		}
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	// The most accepted in any window [times[i], times[i]+d).
-	busiest := func(d time.Duration) (most int, at time.Time) {
-		for i, j := 0, 0; i < len(times); i++ {
-			for j < len(times) && times[j].Sub(times[i]) < d {
-				j++
-			}
-			if j-i > most {
-				most, at = j-i, times[i]
-			}
+	// The most accepted in any window [times[i], times[i]+1s).
+	most, at := 0, time.Time{}
+	for i, j := 0, 0; i < len(times); i++ {
+		for j < len(times) && times[j].Sub(times[i]) < time.Second {
+			j++
 		}
-		return most, at
+		if j-i > most {
+			most, at = j-i, times[i]
+		}
 	}
-	most, at := busiest(time.Second)
-	most2, _ := busiest(2 * time.Second)
 	span := times[len(times)-1].Sub(times[0])
 	overall := float64(len(times)-1) / span.Seconds()
-	t.Logf("%d pushes over %s: %.0f/s overall; at most %d in one second (from %s into the post), %d in two; limit %d/s + burst %d",
-		len(times), span.Round(time.Millisecond), overall, most, at.Sub(times[0]).Round(time.Millisecond), most2, rate, burst)
-	// Judged over two seconds: a worker the machine stalls for a moment
-	// bunches its pushes within a second, not across two. Without a shared
-	// limit there would be 3,400 and more.
-	if most2 > 2*rate+burst+margin {
-		t.Errorf("%d pushes accepted within two seconds; the limit is %d/s with a burst of %d", most2, rate, burst)
+	// Sustained: the middle 80 % of the pushes.
+	lo, hi := len(times)/10, len(times)*9/10
+	sustained := float64(hi-lo) / times[hi].Sub(times[lo]).Seconds()
+	t.Logf("%d pushes over %s: %.0f/s overall, %.0f/s sustained; at most %d in one second (from %s into the post); limit %d/s + burst %d",
+		len(times), span.Round(time.Millisecond), overall, sustained, most, at.Sub(times[0]).Round(time.Millisecond), rate, burst)
+	// The limit is granted in Redis, the pushes are timed here: a worker
+	// the machine stalls for a moment (this suite runs beside others, under
+	// the race detector) bunches its pushes into a shorter time than the
+	// grants were spread over, by up to a few hundred milliseconds' worth.
+	// So the sustained rate is held to the limit closely, and the busiest
+	// second only loosely.
+	if sustained > 1.1*rate {
+		t.Errorf("sustained %.0f pushes a second; the limit is %d/s", sustained, rate)
+	}
+	if most > rate+burst+rate/3 {
+		t.Errorf("%d pushes accepted within one second; the limit is %d/s with a burst of %d", most, rate, burst)
 	}
 	if overall < 0.7*rate {
 		// Not a failure: a slow or busy machine may not reach the limit.
