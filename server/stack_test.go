@@ -81,6 +81,8 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 		}
 		srv.Close()
 	})
+	// Runs first (cleanups run last in, first out), while the server runs.
+	t.Cleanup(func() { checkDeliveryCounts(t, srv.DB()) })
 
 	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr(), redisOpt: rds.AsynqOpt()}
 	db := s.db
@@ -199,4 +201,51 @@ func (s *stack) insertDevices(prefix string, n int, follows []int64) []string {
 		s.t.Fatal(err)
 	}
 	return tokens
+}
+
+// checkDeliveryCounts compares the counts the deliveries' triggers keep with
+// the deliveries themselves, in one snapshot: after whatever a test did
+// (retries, dead tokens, quiet hours, cancels, expiry), they must agree.
+func checkDeliveryCounts(t *testing.T, db *storage.DB) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Errorf("check delivery counts: %v", err)
+		return
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	rows, err := tx.Query(ctx, `SELECT post_id, state, a.n, b.n, a.f, b.f, a.l, b.l
+		FROM (SELECT post_id, state, count(*) AS n, min(sent_at) AS f, max(sent_at) AS l
+		      FROM deliveries GROUP BY post_id, state) a
+		FULL JOIN (SELECT post_id, state, sum(n)::bigint AS n, min(first_sent_at) AS f, max(last_sent_at) AS l
+		      FROM delivery_counts GROUP BY post_id, state HAVING sum(n) <> 0) b USING (post_id, state)
+		WHERE a.n IS DISTINCT FROM b.n OR a.f IS DISTINCT FROM b.f OR a.l IS DISTINCT FROM b.l`)
+	if err != nil {
+		t.Errorf("check delivery counts: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var post int64
+		var state string
+		var counted, kept *int64
+		var f1, f2, l1, l2 *time.Time
+		if err := rows.Scan(&post, &state, &counted, &kept, &f1, &f2, &l1, &l2); err != nil {
+			t.Errorf("check delivery counts: %v", err)
+			return
+		}
+		t.Errorf("post %d, %s: %v deliveries, %v counted (sent %v..%v, counted %v..%v)", post, state,
+			deref(counted), deref(kept), deref(f1), deref(l1), deref(f2), deref(l2))
+	}
+	if err := rows.Err(); err != nil {
+		t.Errorf("check delivery counts: %v", err)
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

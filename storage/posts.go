@@ -146,11 +146,12 @@ type Progress struct {
 // Pending reports how many deliveries have no final outcome yet.
 func (p Progress) Pending() int { return p.Counts["pending"] + p.Counts["deferred"] }
 
-// PostProgress counts a post's deliveries by state.
+// PostProgress counts a post's deliveries by state, from the counts the
+// deliveries' triggers keep (migration 0004).
 func (db *DB) PostProgress(ctx context.Context, postID int64) (Progress, error) {
 	pr := Progress{Counts: map[string]int{}}
-	rows, err := db.Pool.Query(ctx, `SELECT state, count(*), min(sent_at), max(sent_at)
-		FROM deliveries WHERE post_id = $1 GROUP BY state`, postID)
+	rows, err := db.Pool.Query(ctx, `SELECT state, sum(n)::bigint, min(first_sent_at), max(last_sent_at)
+		FROM delivery_counts WHERE post_id = $1 GROUP BY state HAVING sum(n) > 0`, postID)
 	if err != nil {
 		return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
 	}
