@@ -21,7 +21,7 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		var c common
 		c.register(fs, getenv)
 		addr := fs.String("addr", envOr(getenv, "CRIER_ADDR", ":8080"), "API listen address (env CRIER_ADDR)")
-		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once")
+		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once, per queue group (urgent and routine take turns during an alert)")
 		queueServers := fs.Int("queue-servers", envInt(getenv, "CRIER_QUEUE_SERVERS", 0),
 			"asynq servers per queue group in a worker process; each dequeues serially (default 8; env CRIER_QUEUE_SERVERS)")
 		groups := fs.String("groups", envOr(getenv, "CRIER_GROUPS", "urgent,dispatch,routine"),
