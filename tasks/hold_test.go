@@ -22,21 +22,28 @@ func paused(t *testing.T, insp *asynq.Inspector, q string) bool {
 	return info.Paused
 }
 
-// TestHold: an emergency's hold pauses the routine queues, releasing the
-// last hold resumes them, and a hold whose dispatcher died expires and
-// Watch resumes the queues.
-func TestHold(t *testing.T) {
-	t.Parallel()
+// routineQueues starts a Redis with the routine queues in it (a queue
+// exists once a task was enqueued to it), and an asynq client of it.
+func routineQueues(t *testing.T) (testenv.Redis, *asynq.Client) {
+	t.Helper()
 	rds := testenv.StartRedis(t)
-	ctx := context.Background()
 	c := asynq.NewClient(rds.AsynqOpt())
-	defer c.Close()
-	// Queues exist once a task was enqueued to them.
+	t.Cleanup(func() { c.Close() })
 	for _, q := range []string{QueueOfficial, QueueCommunity} {
 		if _, err := c.Enqueue(asynq.NewTask("x", nil), asynq.Queue(q)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return rds, c
+}
+
+// TestHold: an emergency's hold pauses the routine queues, releasing the
+// last hold resumes them, and a hold whose dispatcher died expires and
+// Watch resumes the queues.
+func TestHold(t *testing.T) {
+	t.Parallel()
+	rds, _ := routineQueues(t)
+	ctx := context.Background()
 	insp := asynq.NewInspector(rds.AsynqOpt())
 	defer insp.Close()
 	rdb := rds.Client(t)
@@ -100,15 +107,8 @@ func waitResumed(t *testing.T, insp *asynq.Inspector, what string) {
 // them.
 func TestHoldLastsUntilDrained(t *testing.T) {
 	t.Parallel()
-	rds := testenv.StartRedis(t)
+	rds, c := routineQueues(t)
 	ctx := context.Background()
-	c := asynq.NewClient(rds.AsynqOpt())
-	defer c.Close()
-	for _, q := range []string{QueueOfficial, QueueCommunity} {
-		if _, err := c.Enqueue(asynq.NewTask("x", nil), asynq.Queue(q)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for range 3 {
 		if _, err := c.Enqueue(asynq.NewTask("alert", nil), asynq.Queue(QueueEmergency)); err != nil {
 			t.Fatal(err)
