@@ -279,9 +279,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case r.CPU == nil && !cpuFrom.at.IsZero() && done >= ten.broadcast*9/10:
 			r.CPU = cpuShare(cpuFrom, sampleCPU(cpuPIDs, tally.count("broadcast")+tally.count("alert")))
 		}
-		// The post's status counts its deliveries by state, a scan of the
-		// whole audience: ask for it only every 2 s, or when the sends look
-		// finished, so that the measuring does not load Postgres.
+		// The post's status is asked for every 2 s, as a dashboard would, and
+		// when the sends look finished.
 		tick++
 		if tick%8 == 0 || done+ten.broadcast/100 >= ten.broadcast {
 			if st, err = api.status(ctx, r.Broadcast.postID); err != nil {
