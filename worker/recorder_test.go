@@ -13,6 +13,13 @@ import (
 // recorderFixture makes a post with n pending deliveries (devices 1..n).
 func recorderFixture(t *testing.T, n int) (*storage.DB, int64) {
 	t.Helper()
+	db, _, postID := recorderFixtureTenant(t, n)
+	return db, postID
+}
+
+// recorderFixtureTenant is recorderFixture with the tenant's id.
+func recorderFixtureTenant(t *testing.T, n int) (*storage.DB, int64, int64) {
+	t.Helper()
 	db := testenv.DB(t)
 	ctx := context.Background()
 	tn, err := db.CreateTenant(ctx, "vestfold", "Vestfold", "")
@@ -36,7 +43,55 @@ func recorderFixture(t *testing.T, n int) (*storage.DB, int64) {
 		SELECT $1, g, 'fcm' FROM generate_series(1, $2::int) g`, post.ID, n); err != nil {
 		t.Fatal(err)
 	}
-	return db, post.ID
+	return db, tn.ID, post.ID
+}
+
+// TestCancelWhileRecording: cancelling a post while its outcomes are being
+// written neither fails nor deadlocks, and the post's counts add up. (With a
+// foreign key from the counts to the post, the cancellation's lock on the
+// post and an outcome statement's locks on deliveries deadlocked.)
+func TestCancelWhileRecording(t *testing.T) {
+	t.Parallel()
+	const n = 3000
+	db, tenantID, postID := recorderFixtureTenant(t, n)
+	ctx := context.Background()
+	// Several recorders, as in several workers, on several connections:
+	// outcomes of new states and slots keep adding count rows.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	recs := make([]*Recorder, 4)
+	for i := range recs {
+		recs[i] = NewRecorder(db, RecorderConfig{Linger: time.Millisecond})
+		go recs[i].Run(runCtx)
+	}
+	states := []string{storage.DeliverySent, storage.DeliveryDeadToken, storage.DeliveryFailed}
+	var wg sync.WaitGroup
+	for w := range 40 {
+		wg.Go(func() {
+			for d := w + 1; d <= n; d += 40 {
+				o := storage.Outcome{PostID: postID, DeviceID: int64(d), State: states[d%3]}
+				if err := recs[w%len(recs)].Record(ctx, o); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(5 * time.Millisecond)
+	cancelled, err := db.CancelPost(ctx, tenantID, postID)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("cancel while recording: %v", err)
+	}
+	pr, err := db.PostProgress(ctx, postID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := pr.Counts[storage.DeliverySent] + pr.Counts[storage.DeliveryDeadToken] + pr.Counts[storage.DeliveryFailed]
+	if pr.Counts[storage.DeliveryCancelled] != cancelled || done+cancelled != n || pr.Total != n {
+		t.Fatalf("counts %v after %d cancelled of %d", pr.Counts, cancelled, n)
+	}
+	t.Logf("%d recorded, %d cancelled", done, cancelled)
 }
 
 // TestRecorderGroupCommits: outcomes handed over at once are written

@@ -3,13 +3,19 @@
 -- than counted over its whole audience (0.2-0.5 s for 800,000 deliveries,
 -- asked for every few seconds while a large post goes out).
 --
--- Each statement that inserts or updates deliveries adds its changes, by
--- post and state, to one of 16 slots (by backend), so that workers writing
--- outcomes of the same post at once do not queue on one row; a read sums
--- the slots. Deliveries are only ever deleted with their post, whose counts
--- go with it.
+-- Each statement that updates deliveries adds its changes, by post and
+-- state, to one of 16 slots (by backend), so that workers writing outcomes
+-- of the same post at once do not queue on one row; a read sums the slots.
+-- Inserts (the audience snapshot, a long statement under the post's lock)
+-- count in a slot of their own, 16, so that outcomes of an alert's first
+-- page never wait for the rest of its snapshot.
+--
+-- No foreign key to posts: its check would lock the post row (FOR KEY
+-- SHARE), which a cancellation holds FOR UPDATE while it waits for the
+-- deliveries an outcome statement holds: a deadlock. Posts and deliveries
+-- are never deleted.
 CREATE TABLE delivery_counts (
-    post_id       bigint   NOT NULL REFERENCES posts ON DELETE CASCADE,
+    post_id       bigint   NOT NULL,
     state         text     NOT NULL,
     slot          smallint NOT NULL,
     n             bigint   NOT NULL,
@@ -22,7 +28,7 @@ CREATE FUNCTION count_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO delivery_counts AS c (post_id, state, slot, n, first_sent_at, last_sent_at)
-        SELECT post_id, state, pg_backend_pid() % 16, count(*), min(sent_at), max(sent_at)
+        SELECT post_id, state, 16, count(*), min(sent_at), max(sent_at)
         FROM new_rows GROUP BY post_id, state ORDER BY post_id, state
         ON CONFLICT (post_id, state, slot) DO UPDATE SET n = c.n + excluded.n,
             first_sent_at = least(c.first_sent_at, excluded.first_sent_at),
