@@ -273,11 +273,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			peakPending, peakBytes = pending, float64(mem-memBase)
 		}
 		done := tally.count("broadcast")
-		switch {
+		switch pushes := done + tally.count("alert"); {
 		case cpuFrom.at.IsZero() && done >= ten.broadcast/10:
-			cpuFrom = sampleCPU(cpuPIDs, tally.count("broadcast")+tally.count("alert"))
+			cpuFrom = sampleCPU(cpuPIDs, pushes)
 		case r.CPU == nil && !cpuFrom.at.IsZero() && done >= ten.broadcast*9/10:
-			r.CPU = cpuShare(cpuFrom, sampleCPU(cpuPIDs, tally.count("broadcast")+tally.count("alert")))
+			r.CPU = cpuShare(cpuFrom, sampleCPU(cpuPIDs, pushes))
 		}
 		// The post's status is asked for every 2 s, as a dashboard would, and
 		// when the sends look finished.

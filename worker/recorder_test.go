@@ -10,15 +10,9 @@ import (
 	"github.com/crier-push/crier/storage"
 )
 
-// recorderFixture makes a post with n pending deliveries (devices 1..n).
-func recorderFixture(t *testing.T, n int) (*storage.DB, int64) {
-	t.Helper()
-	db, _, postID := recorderFixtureTenant(t, n)
-	return db, postID
-}
-
-// recorderFixtureTenant is recorderFixture with the tenant's id.
-func recorderFixtureTenant(t *testing.T, n int) (*storage.DB, int64, int64) {
+// recorderFixture makes a post with n pending deliveries (devices 1..n);
+// it returns the tenant's id and the post's.
+func recorderFixture(t *testing.T, n int) (*storage.DB, int64, int64) {
 	t.Helper()
 	db := testenv.DB(t)
 	ctx := context.Background()
@@ -53,7 +47,7 @@ func recorderFixtureTenant(t *testing.T, n int) (*storage.DB, int64, int64) {
 func TestCancelWhileRecording(t *testing.T) {
 	t.Parallel()
 	const n = 3000
-	db, tenantID, postID := recorderFixtureTenant(t, n)
+	db, tenantID, postID := recorderFixture(t, n)
 	ctx := context.Background()
 	// Several recorders, as in several workers, on several connections:
 	// outcomes of new states and slots keep adding count rows.
@@ -101,7 +95,7 @@ func TestCancelWhileRecording(t *testing.T) {
 func TestRecorderGroupCommits(t *testing.T) {
 	t.Parallel()
 	const n, linger = 100, 300 * time.Millisecond
-	db, postID := recorderFixture(t, n+2)
+	db, _, postID := recorderFixture(t, n+2)
 	ctx := context.Background()
 	rec := NewRecorder(db, RecorderConfig{Linger: linger})
 	runCtx, stop := context.WithCancel(ctx)

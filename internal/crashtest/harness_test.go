@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
@@ -533,4 +535,45 @@ func checkAllSent(t *testing.T, st postStatus, n int) {
 		}
 		t.Errorf("post %d: audience %d, counts %v, pending %d; want audience %d, all sent", st.ID, aud, st.Counts, st.Pending, n)
 	}
+}
+
+// deviceAt is the id of the tenant's device at an offset in id order.
+func (fx *fixture) deviceAt(offset int) int64 {
+	fx.t.Helper()
+	var id int64
+	if err := fx.db.Pool.QueryRow(context.Background(), `SELECT id FROM devices WHERE tenant_id = $1 ORDER BY id OFFSET $2 LIMIT 1`,
+		fx.tenant.ID, offset).Scan(&id); err != nil {
+		fx.t.Fatal(err)
+	}
+	return id
+}
+
+// officialQueued returns how many tasks the official queue holds (none
+// before it exists).
+func officialQueued(t *testing.T, rds testenv.Redis) func() int {
+	insp := asynq.NewInspector(rds.AsynqOpt())
+	t.Cleanup(func() { insp.Close() })
+	return func() int {
+		info, err := insp.GetQueueInfo("official")
+		if err != nil {
+			return 0 // not created yet
+		}
+		return info.Size
+	}
+}
+
+// retryAndCheck has the publisher retry the post an outage refused
+// (titled second, external id "second"), waits for it and for the first
+// (id), and checks that every device got each exactly as it should.
+func (fx *fixture) retryAndCheck(a *api, id int64, first, second string, tokens map[string]bool, devices int) (refused int, r, r2 deliveryReport) {
+	id2, refused := a.publishRetrying(second, "second")
+	st := a.waitDone(id)
+	st2 := a.waitDone(id2)
+	checkAllSent(fx.t, st, devices)
+	checkAllSent(fx.t, st2, devices)
+	r = fx.report(tokens, first)
+	fx.checkEveryoneReached(r, devices)
+	r2 = fx.report(tokens, second)
+	fx.checkEveryoneReached(r2, devices)
+	return refused, r, r2
 }

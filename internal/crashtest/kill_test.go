@@ -72,12 +72,11 @@ func TestWorkerKilledThreeTimes(t *testing.T) {
 // a page (the resume point has moved, some sends past it are queued, the
 // post is not yet sending), and restarted: the dispatch resumes, re-enqueues
 // the sends past the resume point that are still queued, and every device
-// gets exactly one push. The dispatching worker runs one task at a time, so
-// it has no sends in flight when it dies: every double would be the
-// dispatcher's. The restarted worker also runs one task at a time against a
-// 5 ms emulator (at most 200 sends a second), so when the dispatch comes
-// back (60 to 120 s later: asynq's lease and recoverer) the sends past the
-// resume point are still queued; a second worker drains the rest.
+// gets exactly one push. The dispatching worker only dispatches (-groups
+// dispatch), so it has no sends in flight when it dies: every double would
+// be the dispatcher's. The restarted worker only dispatches too, so when the
+// dispatch comes back (60 to 120 s later: asynq's lease and recoverer) the
+// sends past the resume point are still queued; a second worker drains them.
 func TestDispatcherKilledMidDispatch(t *testing.T) {
 	t.Parallel()
 	const devices = 50000
@@ -86,20 +85,8 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	tokens := fx.seedDevices(devices, 4)
 	ctx := context.Background()
 	// Kill once the resume point has passed 70% of the audience.
-	var killAt int64
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT id FROM devices WHERE tenant_id = $1 ORDER BY id OFFSET $2 LIMIT 1`,
-		fx.tenant.ID, devices*7/10).Scan(&killAt); err != nil {
-		t.Fatal(err)
-	}
-	insp := asynq.NewInspector(rds.AsynqOpt())
-	t.Cleanup(func() { insp.Close() })
-	queued := func() int {
-		info, err := insp.GetQueueInfo("official")
-		if err != nil {
-			return 0 // not created yet
-		}
-		return info.Size
-	}
+	killAt := fx.deviceAt(devices * 7 / 10)
+	queued := officialQueued(t, rds)
 	postState := func(id int64) (state string, cursor int64) {
 		t.Helper()
 		if err := fx.db.Pool.QueryRow(ctx, `SELECT state, dispatch_cursor FROM posts WHERE id = $1`, id).
@@ -194,20 +181,8 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	rds := testenv.StartRedis(t)
 	tokens := fx.seedDevices(devices, 4)
 	ctx := context.Background()
-	var killAt int64
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT id FROM devices WHERE tenant_id = $1 ORDER BY id OFFSET $2 LIMIT 1`,
-		fx.tenant.ID, devices*3/10).Scan(&killAt); err != nil {
-		t.Fatal(err)
-	}
-	insp := asynq.NewInspector(rds.AsynqOpt())
-	t.Cleanup(func() { insp.Close() })
-	queued := func() int {
-		info, err := insp.GetQueueInfo("official")
-		if err != nil {
-			return 0 // not created yet
-		}
-		return info.Size
-	}
+	killAt := fx.deviceAt(devices * 3 / 10)
+	queued := officialQueued(t, rds)
 
 	apiProc := startCrier(t, "api", "api", fx.dbURL, rds.URL())
 	dispatching := startCrier(t, "worker-dispatching", "worker", fx.dbURL, rds.URL(), "-groups", "dispatch")

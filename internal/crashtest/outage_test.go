@@ -61,17 +61,8 @@ func TestRedisRestartMidPost(t *testing.T) {
 	// The publisher retries the refused post with its external id. (For
 	// about a second after Redis is back the API may still answer 503:
 	// go-redis waits before it dials again after failed dials.)
-	id2, refused := a.publishRetrying(second, "second")
-	st := a.waitDone(id)
-	st2 := a.waitDone(id2)
+	refused, r, r2 := fx.retryAndCheck(a, id, first, second, tokens, devices)
 	took := time.Since(start)
-
-	checkAllSent(t, st, devices)
-	checkAllSent(t, st2, devices)
-	r := fx.report(tokens, first)
-	fx.checkEveryoneReached(r, devices)
-	r2 := fx.report(tokens, second)
-	fx.checkEveryoneReached(r2, devices)
 	t.Logf("Redis down for %s with %d of %d pushes of the first post accepted; the retried post was refused %d more "+
 		"times; duplicates: %d extra pushes (first post), %d (second); both done in %s", downFor.Round(time.Millisecond),
 		atStop, devices, refused, r.extra, r2.extra, took.Round(time.Millisecond))
@@ -249,17 +240,8 @@ func TestPostgresOutage(t *testing.T) {
 	t.Logf("answers during the %s cut: %s", cut, strings.Join(summary, "; "))
 
 	// The publisher retries; both posts complete by themselves.
-	id2, refused := a.publishRetrying(second, "second")
-	st := a.waitDone(id)
-	st2 := a.waitDone(id2)
+	refused, r, r2 := fx.retryAndCheck(a, id, first, second, tokens, devices)
 	took := time.Since(start)
-
-	checkAllSent(t, st, devices)
-	checkAllSent(t, st2, devices)
-	r := fx.report(tokens, first)
-	fx.checkEveryoneReached(r, devices)
-	r2 := fx.report(tokens, second)
-	fx.checkEveryoneReached(r2, devices)
 	t.Logf("cut with %d of %d pushes accepted, %d more accepted during the cut; the retried post was refused %d more "+
 		"times after the cut; duplicates: %d extra pushes (first post), %d (second); both done in %s", atCut, devices,
 		sentDuringCut, refused, r.extra, r2.extra, took.Round(time.Millisecond))
