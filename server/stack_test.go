@@ -67,6 +67,11 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 
 	cfg.DatabaseURL, cfg.RedisURL, cfg.HTTPAddr = dbURL, rds.URL(), "127.0.0.1:0"
 	cfg.Concurrency, cfg.ShutdownTimeout = 20, 5*time.Second
+	// Two asynq servers a group are plenty for 20 sends, and every idle
+	// server polls Redis: the suite runs many stacks at once.
+	if cfg.QueueServers == 0 {
+		cfg.QueueServers = 2
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
