@@ -40,6 +40,7 @@ func (r *Result) Print(w io.Writer) {
 	p("asynq no-op drain\t%.0f /s\t%.0f %%\t(%.0f µs CPU a task)", r.AsynqDrainPerSec, 100*r.RatioToAsynq, r.AsynqDrainCPUMicros)
 	p("FCM client → emulator\t%.0f /s\t%.0f %%", r.FCMPushPerSec, 100*r.RatioToFCM)
 	p("APNs client → emulator\t%.0f /s\t%.0f %%", r.APNsPushPerSec, 100*r.RatioToAPNs)
+	p("asynq + clients → emulator\t%.0f /s\t%.0f %%\t(%.0f µs CPU a push)", r.PipelinePerSec, 100*r.RatioToPipeline, r.PipelineCPUMicros)
 	p("")
 	if c := r.CPU; c != nil {
 		names := make([]string, 0, len(c.MicrosPerPush))

@@ -118,10 +118,18 @@ type Result struct {
 	AsynqDrainCPUMicros float64 `json:"ceiling_asynq_noop_cpu_micros_per_task"`
 	FCMPushPerSec       float64 `json:"ceiling_fcm_client_push_per_sec"`
 	APNsPushPerSec      float64 `json:"ceiling_apns_client_push_per_sec"`
+	// PipelinePerSec is the rate of an asynq sender that does nothing but
+	// enqueue, dequeue, push through the same clients (2/3 FCM, 1/3 APNs)
+	// and complete: the most a sender built of these parts, one task per
+	// device, reaches on this machine. PipelineCPUMicros is its CPU per
+	// push, emulator and Redis included.
+	PipelinePerSec    float64 `json:"ceiling_asynq_and_clients_push_per_sec"`
+	PipelineCPUMicros float64 `json:"ceiling_asynq_and_clients_cpu_micros_per_push"`
 	// Ratios of crier's sustained send rate to the ceilings.
-	RatioToAsynq float64 `json:"ratio_to_asynq_drain"`
-	RatioToFCM   float64 `json:"ratio_to_fcm_client"`
-	RatioToAPNs  float64 `json:"ratio_to_apns_client"`
+	RatioToAsynq    float64 `json:"ratio_to_asynq_drain"`
+	RatioToFCM      float64 `json:"ratio_to_fcm_client"`
+	RatioToAPNs     float64 `json:"ratio_to_apns_client"`
+	RatioToPipeline float64 `json:"ratio_to_asynq_and_clients"`
 
 	Delivered bool `json:"every_device_delivered"`
 }
@@ -222,8 +230,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	if r.FCMPushPerSec, r.APNsPushPerSec, err = clientCeilings(ctx, emu, cfg); err != nil {
+	// The clients push as many at a time as crier's workers have sends in
+	// flight, so that the emulator's latency is not what limits them.
+	inFlight := cfg.Workers * cfg.Concurrency
+	cl, err := newClients(ctx, emu)
+	if err != nil {
+		return nil, fmt.Errorf("ceiling clients: %w", err)
+	}
+	if r.FCMPushPerSec, r.APNsPushPerSec, err = clientCeilings(ctx, cl, cfg.CeilingTasks/2, inFlight); err != nil {
 		return nil, fmt.Errorf("client ceilings: %w", err)
+	}
+	if r.PipelinePerSec, r.PipelineCPUMicros, err = pipelineCeiling(ctx, rds.opt(), rds.cmd.Process.Pid, cl,
+		cfg.CeilingTasks, pipelineServers, inFlight); err != nil {
+		return nil, fmt.Errorf("pipeline ceiling: %w", err)
 	}
 	if err := rds.client.FlushAll(ctx).Err(); err != nil {
 		return nil, err
@@ -351,6 +370,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.RatioToAsynq = r.Broadcast.SustainedPerSec / r.AsynqDrainPerSec
 		r.RatioToFCM = r.Broadcast.SustainedPerSec / r.FCMPushPerSec
 		r.RatioToAPNs = r.Broadcast.SustainedPerSec / r.APNsPushPerSec
+		r.RatioToPipeline = r.Broadcast.SustainedPerSec / r.PipelinePerSec
 	}
 	return r, nil
 }
