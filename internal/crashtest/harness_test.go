@@ -22,6 +22,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/crier-push/crier/dispatcher"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
@@ -546,6 +547,53 @@ func (fx *fixture) deviceAt(offset int) int64 {
 		fx.t.Fatal(err)
 	}
 	return id
+}
+
+// killPoint is where a kill left a post's dispatch: its state, its resume
+// point, the audience before it and the sends queued.
+type killPoint struct {
+	state    string
+	cursor   int64
+	position int
+	queued   int
+}
+
+// past is how many sends past the resume point were queued at the kill.
+func (k killPoint) past() int { return k.queued - k.position }
+
+// killMidPage waits until post id's dispatch, run by dispatching (a worker
+// that only dispatches, so nothing it queued is sent), has moved its resume
+// point to killAt or beyond, then SIGKILLs it early in a page: some of the
+// page's sends queued, at most a quarter of them, so the dispatcher cannot
+// finish the page and move its resume point between the look and the kill.
+func (fx *fixture) killMidPage(dispatching *proc, id, killAt int64, queued func() int) killPoint {
+	fx.t.Helper()
+	var k killPoint
+	look := func() error {
+		err := fx.db.Pool.QueryRow(context.Background(), `SELECT p.state, p.dispatch_cursor,
+			(SELECT count(*) FROM devices WHERE tenant_id = $2 AND id <= p.dispatch_cursor)
+			FROM posts p WHERE p.id = $1`, id, fx.tenant.ID).Scan(&k.state, &k.cursor, &k.position)
+		k.queued = queued()
+		return err
+	}
+	pageSize := dispatcher.Config{}.WithDefaults().PageSize
+	eventually(fx.t, within, time.Millisecond, func() error {
+		if err := look(); err != nil {
+			return err
+		}
+		if k.state == "sending" {
+			fx.t.Fatalf("the dispatch finished (resume point %d) before the test could kill it", k.cursor)
+		}
+		if k.cursor < killAt || k.past() <= 0 || k.past() > pageSize/4 {
+			return errNotDone
+		}
+		return nil
+	})
+	dispatching.Kill()
+	if err := look(); err != nil {
+		fx.t.Fatal(err)
+	}
+	return k
 }
 
 // officialQueued returns how many tasks the official queue holds (none

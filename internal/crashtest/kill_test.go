@@ -103,36 +103,11 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	const title = "Viktig melding fra kommunen"
 	start := time.Now()
 	id := a.publish(title, "")
-	// Wait for the resume point to pass killAt, then for sends of the
-	// next page to be queued.
-	atCursor := -1
-	eventually(t, within, time.Millisecond, func() error {
-		state, cursor := postState(id)
-		if state == "sending" {
-			t.Fatalf("the dispatch finished (resume point %d) before the test could kill it", cursor)
-		}
-		if cursor < killAt {
-			return errNotDone
-		}
-		if atCursor < 0 {
-			atCursor = queued()
-		}
-		if queued() <= atCursor {
-			return errNotDone
-		}
-		return nil
-	})
-	dispatching.Kill()
-	state, cursor := postState(id)
-	if state != "dispatching" {
-		t.Fatalf("after the kill the post is %s; the kill missed the dispatch", state)
+	k := fx.killMidPage(dispatching, id, killAt, queued)
+	if k.state != "dispatching" || k.past() <= 0 {
+		t.Fatalf("after the kill the post is %s with %d sends queued past its resume point; the kill missed the "+
+			"middle of the dispatch", k.state, k.past())
 	}
-	var position int
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT count(*) FROM devices WHERE tenant_id = $1 AND id <= $2`,
-		fx.tenant.ID, cursor).Scan(&position); err != nil {
-		t.Fatal(err)
-	}
-	queuedAtKill := queued()
 	if n := fx.accepted(); n != 0 {
 		t.Fatalf("%d pushes before the kill; the dispatching worker was to send none", n)
 	}
@@ -155,8 +130,8 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	fx.checkEveryoneReached(r, devices)
 	t.Logf("killed with %d sends queued, %d of them past the resume point (device %d, %d of %d); the dispatch finished "+
 		"%s after the post, with %d pushes sent (so the sends past the resume point were %s); "+
-		"duplicates: %d tokens, %d extra pushes; done in %s", queuedAtKill, queuedAtKill-position, cursor, position, devices,
-		resumedAfter.Round(time.Millisecond), sentAtResume, map[bool]string{true: "still queued", false: "maybe sent"}[sentAtResume < position],
+		"duplicates: %d tokens, %d extra pushes; done in %s", k.queued, k.past(), k.cursor, k.position, devices,
+		resumedAfter.Round(time.Millisecond), sentAtResume, map[bool]string{true: "still queued", false: "maybe sent"}[sentAtResume < k.position],
 		r.dupTokens, r.extra, took.Round(time.Millisecond))
 	if r.extra > 0 {
 		t.Errorf("%d devices got the push more than once (%d extra pushes); want exactly one each", r.dupTokens, r.extra)
@@ -189,43 +164,10 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	a := newAPI(t, apiProc.Addr, fx.key)
 	const title = "Kokevarsel for Vesterøya"
 	id := a.publish(title, "")
-	atCursor := -1
-	var state string
-	var cursor int64
-	eventually(t, within, time.Millisecond, func() error {
-		if err := fx.db.Pool.QueryRow(ctx, `SELECT state, dispatch_cursor FROM posts WHERE id = $1`, id).
-			Scan(&state, &cursor); err != nil {
-			return err
-		}
-		if state == "sending" {
-			t.Fatalf("the dispatch finished (resume point %d) before the test could kill it", cursor)
-		}
-		if cursor < killAt {
-			return errNotDone
-		}
-		if atCursor < 0 {
-			atCursor = queued()
-		}
-		if queued() <= atCursor {
-			return errNotDone
-		}
-		return nil
-	})
-	dispatching.Kill()
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT state, dispatch_cursor FROM posts WHERE id = $1`, id).
-		Scan(&state, &cursor); err != nil {
-		t.Fatal(err)
-	}
-	var position int
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT count(*) FROM devices WHERE tenant_id = $1 AND id <= $2`,
-		fx.tenant.ID, cursor).Scan(&position); err != nil {
-		t.Fatal(err)
-	}
-	queuedAtKill := queued()
-	past := queuedAtKill - position
-	if state != "dispatching" || past <= 0 {
+	k := fx.killMidPage(dispatching, id, killAt, queued)
+	if k.state != "dispatching" || k.past() <= 0 {
 		t.Fatalf("the kill left the post %s with %d sends queued past its resume point; the test needs a dispatch "+
-			"killed after enqueueing past it", state, past)
+			"killed after enqueueing past it", k.state, k.past())
 	}
 
 	// The dispatch resumes here, where its enqueues can be held.
@@ -261,7 +203,7 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	r := fx.report(tokens, title)
 	fx.checkEveryoneReached(r, devices)
 	t.Logf("killed with %d sends queued, %d of them past the resume point (device %d); %d pushes sent before the resumed "+
-		"dispatch enqueued; duplicates: %d tokens, %d extra pushes", queuedAtKill, past, cursor, sentBeforeResume,
+		"dispatch enqueued; duplicates: %d tokens, %d extra pushes", k.queued, k.past(), k.cursor, sentBeforeResume,
 		r.dupTokens, r.extra)
 	if r.extra > 0 {
 		t.Errorf("%d devices got the push more than once (%d extra pushes); want exactly one each: the resumed "+
