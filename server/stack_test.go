@@ -97,17 +97,7 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 			t.Fatal(err)
 		}
 	}
-	s.tenant, err = db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
-	must(err)
-	sa, err := emu.NewServiceAccount("sandefjord-app")
-	must(err)
-	must(db.SetFCM(ctx, s.tenant.ID, "sandefjord-app", sa, emu.FCMEndpoint()))
-	p8, err := emu.NewAPNsKey("TEAM123456", "KEY1234567", "no.sandefjord.app")
-	must(err)
-	must(db.SetAPNs(ctx, s.tenant.ID, storage.APNsSettings{KeyP8: p8, KeyID: "KEY1234567", TeamID: "TEAM123456",
-		Topic: "no.sandefjord.app", Host: emu.APNsHost(), RootCA: emu.CACertPEM()}))
-	s.muni, err = db.CreatePublisher(ctx, s.tenant.ID, "kommunen", "Sandefjord kommune", storage.RoleMunicipality)
-	must(err)
+	s.tenant, s.muni = testenv.EmulatorTenant(t, db, emu)
 	s.org, err = db.CreatePublisher(ctx, s.tenant.ID, "sandefjord-fotball", "Sandefjord Fotball", storage.RoleOrganisation)
 	must(err)
 	other, err := db.CreatePublisher(ctx, s.tenant.ID, "korpset", "Byens Musikkorps", storage.RoleOrganisation)

@@ -248,17 +248,8 @@ func newFixture(t *testing.T, mandatory bool, latency time.Duration) *fixture {
 			t.Fatal(err)
 		}
 	}
-	fx.tenant, err = db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
-	must(err)
-	sa, err := emu.NewServiceAccount("sandefjord-app")
-	must(err)
-	must(db.SetFCM(ctx, fx.tenant.ID, "sandefjord-app", sa, emu.FCMEndpoint()))
-	p8, err := emu.NewAPNsKey("TEAM123456", "KEY1234567", "no.sandefjord.app")
-	must(err)
-	must(db.SetAPNs(ctx, fx.tenant.ID, storage.APNsSettings{KeyP8: p8, KeyID: "KEY1234567", TeamID: "TEAM123456",
-		Topic: "no.sandefjord.app", Host: emu.APNsHost(), RootCA: emu.CACertPEM()}))
-	muni, err := db.CreatePublisher(ctx, fx.tenant.ID, "kommunen", "Sandefjord kommune", storage.RoleMunicipality)
-	must(err)
+	var muni storage.Publisher
+	fx.tenant, muni = testenv.EmulatorTenant(t, db, emu)
 	fx.feed, err = db.CreateFeed(ctx, fx.tenant.ID, muni.ID, "nyheter", "Nyheter", mandatory)
 	must(err)
 	fx.key, err = db.NewAPIKey(ctx, fx.tenant.ID, &muni.ID, "cms")
