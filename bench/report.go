@@ -58,7 +58,8 @@ func (r *Result) Print(w io.Writer) {
 		p("")
 	}
 	p("Redis memory per pending task\t%.0f bytes\t(at %d pending)", r.RedisBytesPerTask, r.PeakPendingTasks)
-	p("Postgres per delivery\t%.1f rows, %.0f WAL bytes", r.PGRowsPerDelivery, r.PGBytesPerDelivery)
+	p("Postgres per delivery\t%.1f rows, %.0f WAL bytes\t(%.0f %% of updates HOT)", r.PGRowsPerDelivery, r.PGBytesPerDelivery,
+		100*r.PGHotShare)
 	names := make([]string, 0, len(r.PeakRSSMB))
 	for n := range r.PeakRSSMB {
 		names = append(names, n)

@@ -110,6 +110,9 @@ type Result struct {
 	PeakPendingTasks   int                `json:"peak_pending_tasks"`
 	PGRowsPerDelivery  float64            `json:"postgres_rows_written_per_delivery"`
 	PGBytesPerDelivery float64            `json:"postgres_wal_bytes_per_delivery"`
+	// PGHotShare is the share of the deliveries' updates that stayed on
+	// their page (HOT): no new index entry, less WAL.
+	PGHotShare float64 `json:"postgres_hot_update_share"`
 
 	AsynqDrainPerSec float64 `json:"ceiling_asynq_noop_drain_per_sec"`
 	// AsynqDrainCPUMicros is the CPU one no-op task took to dequeue and
@@ -370,9 +373,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	resumed := tally.nthAfter("broadcast", r.Alert.firstSend, cfg.Workers*cfg.Concurrency+1)
 	r.AlertBeforeResume = tally.between("alert", r.Alert.firstSend.Add(-time.Nanosecond), resumed)
 	r.AlertTriedBeforeResume = tally.triedBefore("alert", resumed)
+	// Postgres backends report their row counts at most once a second, and
+	// idle ones within ten: the counts are read once every report is in.
+	select {
+	case <-time.After(11 * time.Second):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	walEnd, rowsEnd, err := pgWritten(ctx, db)
 	if err != nil {
 		return nil, err
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT coalesce(n_tup_hot_upd::float8 / nullif(n_tup_upd, 0), 0)
+		FROM pg_stat_user_tables WHERE relname = 'deliveries'`).Scan(&r.PGHotShare); err != nil {
+		return nil, fmt.Errorf("hot updates: %w", err)
 	}
 	deliveries := float64(r.Broadcast.Audience + r.Alert.Audience)
 	r.PGBytesPerDelivery = float64(walEnd-walStart) / deliveries
