@@ -28,58 +28,98 @@ const drainServers = 8
 // task took, in this process and in redis-server (redisPID), to dequeue and
 // complete.
 func asynqCeiling(ctx context.Context, opt asynq.RedisClientOpt, redisPID, n, servers, concurrency int) (rate, cpuMicros float64, err error) {
-	c := asynq.NewClient(opt)
+	payload := []byte(`{"p":1,"d":2,"t":3,"v":"fcm","k":"emu-ok-0"}`)
+	return queueRun{opt: opt, redisPID: redisPID, queue: "ceiling", n: n, servers: servers, inFlight: concurrency,
+		payload: func(int) []byte { return payload }, enqueueFirst: true}.run(ctx)
+}
+
+// queueRun is one ceiling measured through asynq: n tasks on a queue of
+// their own, served by servers servers with inFlight handlers in all.
+type queueRun struct {
+	opt                  asynq.RedisClientOpt
+	redisPID             int
+	queue                string
+	n, servers, inFlight int
+	payload              func(i int) []byte // task i's payload
+	// handle does a task's work (none if nil); an error fails the run
+	// rather than retrying the task.
+	handle func(ctx context.Context, payload []byte) error
+	// enqueueFirst fills the queue before the servers start, so that the
+	// run times the drain alone; otherwise eight goroutines enqueue while
+	// the servers work.
+	enqueueFirst bool
+}
+
+// run returns the tasks done per second, from the servers' start to the
+// last task, and the CPU each task took in this process and in
+// redis-server.
+func (q queueRun) run(ctx context.Context) (rate, cpuMicros float64, err error) {
+	c := asynq.NewClient(q.opt)
 	defer c.Close()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	per := (n + 7) / 8
-	for w := 0; w < n; w += per {
-		g.Go(func() error {
-			for i := w; i < min(w+per, n); i++ {
-				if _, err := c.EnqueueContext(gctx, asynq.NewTask("noop", []byte(`{"p":1,"d":2,"t":3,"v":"fcm","k":"emu-ok-0"}`)),
-					asynq.Queue("ceiling")); err != nil {
-					return err
+	enqueue := func() error {
+		g, gctx := errgroup.WithContext(ctx)
+		per := (q.n + 7) / 8
+		for w := 0; w < q.n; w += per {
+			g.Go(func() error {
+				for i := w; i < min(w+per, q.n); i++ {
+					if _, err := c.EnqueueContext(gctx, asynq.NewTask("ceiling", q.payload(i)), asynq.Queue(q.queue)); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
+		return g.Wait()
 	}
-	if err := g.Wait(); err != nil {
-		return 0, 0, err
+	if q.enqueueFirst {
+		if err := enqueue(); err != nil {
+			return 0, 0, err
+		}
 	}
-	pids := map[string]int{"bench": os.Getpid(), "redis": redisPID}
-	before := sampleCPU(pids, 0)
-	var done atomic.Int64
+	pids := map[string]int{"bench": os.Getpid(), "redis": q.redisPID}
+	var done, failed atomic.Int64
 	finished := make(chan struct{})
 	var once sync.Once
-	start := time.Now()
 	var end time.Time
 	var after cpuSample
-	handler := asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-		if done.Add(1) == int64(n) {
-			once.Do(func() { end, after = time.Now(), sampleCPU(pids, n); close(finished) })
+	handler := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if q.handle != nil {
+			if err := q.handle(ctx, t.Payload()); err != nil {
+				failed.Add(1)
+			}
+		}
+		if done.Add(1) == int64(q.n) {
+			once.Do(func() { end, after = time.Now(), sampleCPU(pids, q.n); close(finished) })
 		}
 		return nil
 	})
-	for range servers {
-		srv := asynq.NewServer(opt, asynq.Config{Concurrency: concurrency / servers, Queues: map[string]int{"ceiling": 1},
+	before := sampleCPU(pids, 0)
+	start := time.Now()
+	for range q.servers {
+		srv := asynq.NewServer(q.opt, asynq.Config{Concurrency: q.inFlight / q.servers, Queues: map[string]int{q.queue: 1},
 			TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel})
 		if err := srv.Start(handler); err != nil {
 			return 0, 0, err
 		}
 		defer srv.Shutdown()
 	}
+	if !q.enqueueFirst {
+		if err := enqueue(); err != nil {
+			return 0, 0, err
+		}
+	}
 	select {
 	case <-finished:
 	case <-ctx.Done():
-	}
-	if ctx.Err() != nil {
 		return 0, 0, ctx.Err()
+	}
+	if f := failed.Load(); f > 0 {
+		return 0, 0, fmt.Errorf("%d of %d tasks failed", f, q.n)
 	}
 	if c := cpuShare(before, after); c != nil {
 		cpuMicros = c.MicrosPerPush["bench"] + c.MicrosPerPush["redis"]
 	}
-	return float64(n) / end.Sub(start).Seconds(), cpuMicros, nil
+	return float64(q.n) / end.Sub(start).Seconds(), cpuMicros, nil
 }
 
 // clients are crier's own FCM and APNs clients, pointed at the emulator,
@@ -173,68 +213,19 @@ const pipelineServers = 4
 // clients must do for each push, with nothing of crier's around it: enqueue
 // a task, dequeue it, push it through the FCM or APNs client (in the seeded
 // mix) to the emulator, and complete it. servers asynq servers share the
-// queue, inFlight sends at a time in all, while eight goroutines enqueue. cpuMicros is the CPU
-// each push took in this process (asynq, the clients and the emulator) and
-// in redis-server.
+// queue, inFlight sends at a time in all, while eight goroutines enqueue.
+// cpuMicros is the CPU each push took in this process (asynq, the clients
+// and the emulator) and in redis-server.
 func pipelineCeiling(ctx context.Context, opt asynq.RedisClientOpt, redisPID int, cl clients, n, servers, inFlight int) (rate, cpuMicros float64, err error) {
-	c := asynq.NewClient(opt)
-	defer c.Close()
-	pids := map[string]int{"bench": os.Getpid(), "redis": redisPID}
-	var done, failed atomic.Int64
-	finished := make(chan struct{})
-	var once sync.Once
-	var end time.Time
-	var after cpuSample
-	handler := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		i, err := strconv.Atoi(string(t.Payload()))
-		if err != nil {
-			return err
-		}
-		s, m := cl.message(i)
-		if _, err := s.Send(ctx, m); err != nil {
-			failed.Add(1)
-		}
-		if done.Add(1) == int64(n) {
-			once.Do(func() { end, after = time.Now(), sampleCPU(pids, n); close(finished) })
-		}
-		return nil
-	})
-	before := sampleCPU(pids, 0)
-	start := time.Now()
-	for range servers {
-		srv := asynq.NewServer(opt, asynq.Config{Concurrency: inFlight / servers, Queues: map[string]int{"pipeline": 1},
-			TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel})
-		if err := srv.Start(handler); err != nil {
-			return 0, 0, err
-		}
-		defer srv.Shutdown()
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	per := (n + 7) / 8
-	for w := 0; w < n; w += per {
-		g.Go(func() error {
-			for i := w; i < min(w+per, n); i++ {
-				if _, err := c.EnqueueContext(gctx, asynq.NewTask("push", strconv.AppendInt(nil, int64(i), 10)),
-					asynq.Queue("pipeline")); err != nil {
-					return err
-				}
+	return queueRun{opt: opt, redisPID: redisPID, queue: "pipeline", n: n, servers: servers, inFlight: inFlight,
+		payload: func(i int) []byte { return strconv.AppendInt(nil, int64(i), 10) },
+		handle: func(ctx context.Context, payload []byte) error {
+			i, err := strconv.Atoi(string(payload))
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return 0, 0, err
-	}
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		return 0, 0, ctx.Err()
-	}
-	if f := failed.Load(); f > 0 {
-		return 0, 0, fmt.Errorf("%d of %d pushes failed", f, n)
-	}
-	if c := cpuShare(before, after); c != nil {
-		cpuMicros = c.MicrosPerPush["bench"] + c.MicrosPerPush["redis"]
-	}
-	return float64(n) / end.Sub(start).Seconds(), cpuMicros, nil
+			s, m := cl.message(i)
+			_, err = s.Send(ctx, m)
+			return err
+		}}.run(ctx)
 }
