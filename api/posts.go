@@ -69,31 +69,47 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	post.TenantID, post.FeedID, post.PublisherID = p.TenantID, feed.ID, p.Publisher.ID
-	saved, created, err := s.db.CreatePost(r.Context(), post)
+	saved, created, err := s.savePost(r.Context(), post)
 	if err != nil {
 		return err
 	}
-	// A replayed request re-enqueues a post that is still waiting: if the
-	// first enqueue was lost, the retry mends it; otherwise the task id makes
-	// it a no-op.
+	writeJSON(w, createdStatus(created), postCreated(saved, created))
+	return nil
+}
+
+// savePost stores a post and enqueues its dispatch. A replayed request
+// re-enqueues a post that is still waiting: if the first enqueue was lost,
+// the retry mends it; otherwise the task id makes it a no-op.
+func (s *Server) savePost(ctx context.Context, post storage.Post) (storage.Post, bool, error) {
+	saved, created, err := s.db.CreatePost(ctx, post)
+	if err != nil {
+		return saved, false, err
+	}
 	if saved.State == storage.PostAccepted {
 		task, err := tasks.NewDispatch(saved.ID, saved.Class, saved.PublishAt)
 		if err != nil {
-			return err
+			return saved, false, err
 		}
-		if _, err := s.enq.EnqueueContext(r.Context(), task); err != nil && !isTaskConflict(err) {
-			return fmt.Errorf("enqueue dispatch of post %d: %w: %w", saved.ID, errUnavailable, err)
+		if _, err := s.enq.EnqueueContext(ctx, task); err != nil && !isTaskConflict(err) {
+			return saved, false, fmt.Errorf("enqueue dispatch of post %d: %w: %w", saved.ID, errUnavailable, err)
 		}
 	}
-	status := http.StatusAccepted
-	if !created {
-		status = http.StatusOK
+	return saved, created, nil
+}
+
+// createdStatus is 202 for a new post and 200 for one the external id
+// found.
+func createdStatus(created bool) int {
+	if created {
+		return http.StatusAccepted
 	}
-	writeJSON(w, status, map[string]any{
-		"id": saved.ID, "state": saved.State, "duplicate": !created,
-		"status_url": "/v1/posts/" + strconv.FormatInt(saved.ID, 10),
-	})
-	return nil
+	return http.StatusOK
+}
+
+// postCreated is the answer to a post's creation.
+func postCreated(p storage.Post, created bool) map[string]any {
+	return map[string]any{"id": p.ID, "state": p.State, "duplicate": !created,
+		"status_url": "/v1/posts/" + strconv.FormatInt(p.ID, 10)}
 }
 
 // postFeed finds the feed a publisher posts to: its own, or any of the

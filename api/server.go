@@ -59,6 +59,7 @@ func New(db *storage.DB, enq Enqueuer, cfg Config) *Server {
 	s.mux.Handle("POST /v1/posts", s.auth(storage.KeyPublisher, s.createPost))
 	s.mux.Handle("GET /v1/posts/{id}", s.auth(storage.KeyPublisher, s.getPost))
 	s.mux.Handle("DELETE /v1/posts/{id}", s.auth(storage.KeyPublisher, s.cancelPost))
+	s.mux.Handle("POST /v1/alerts", s.auth(storage.KeyPublisher, s.createAlert))
 	s.mux.Handle("POST /v1/audience/preview", s.auth(storage.KeyPublisher, s.preview))
 	s.mux.Handle("PUT /v1/areas", s.auth(storage.KeyPublisher, s.putAreas))
 	s.mux.Handle("GET /v1/areas", s.auth("", s.listAreas))

@@ -124,6 +124,18 @@ func (db *DB) Post(ctx context.Context, tenantID, id int64) (Post, error) {
 	return p, nil
 }
 
+// PostIDByExternalID finds a publisher's post by the external id it was
+// created with.
+func (db *DB) PostIDByExternalID(ctx context.Context, publisherID int64, externalID string) (int64, error) {
+	var id int64
+	err := db.Pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
+		publisherID, externalID).Scan(&id)
+	if err != nil {
+		return 0, notFound(err, fmt.Sprintf("post with external id %q", externalID))
+	}
+	return id, nil
+}
+
 // PostByID loads a post whatever its tenant; for the dispatcher and workers,
 // whose tasks carry only ids.
 func (db *DB) PostByID(ctx context.Context, id int64) (Post, error) {
