@@ -153,8 +153,11 @@ func (s *Server) createCAPAlert(w http.ResponseWriter, r *http.Request, p storag
 	if !ok {
 		return invalid("alert.info", "an alert needs an info block to be sent")
 	}
-	post, err := s.capPost(r.Context(), a, i, p.Publisher)
+	post, err := s.capPost(a, i, p.Publisher)
 	if err != nil {
+		return err
+	}
+	if post.Segment, err = s.capSegment(r.Context(), a.Infos[i], fmt.Sprintf("alert.info[%d]", i)); err != nil {
 		return err
 	}
 	saved, created, err := s.saveAlert(r.Context(), p, r.URL.Query().Get("feed"), post)
@@ -202,8 +205,9 @@ func chooseInfo(infos []cap.Info) (int, bool) {
 	return 0, true
 }
 
-// capPost makes the emergency post of a CAP alert's info block i.
-func (s *Server) capPost(ctx context.Context, a *cap.Alert, i int, pub *storage.Publisher) (storage.Post, error) {
+// capPost makes the emergency post of a CAP alert's info block i, all but
+// its audience (capSegment).
+func (s *Server) capPost(a *cap.Alert, i int, pub *storage.Publisher) (storage.Post, error) {
 	in := a.Infos[i]
 	path := fmt.Sprintf("alert.info[%d]", i)
 	b := postBody{Title: cmpStr(in.Headline, in.Event), Class: providers.ClassEmergency,
@@ -241,9 +245,6 @@ func (s *Server) capPost(ctx context.Context, a *cap.Alert, i int, pub *storage.
 			"expires_at": ".expires"}[ae.Field]
 	}
 	if err != nil {
-		return storage.Post{}, err
-	}
-	if post.Segment, err = s.capSegment(ctx, in, path); err != nil {
 		return storage.Post{}, err
 	}
 	return post, nil
