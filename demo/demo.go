@@ -122,6 +122,10 @@ func Run(ctx context.Context, cfg Config) error {
 Publish as Sandefjord Fotball (an organisation):
   curl -s -X POST %[1]s/v1/posts -H 'Authorization: Bearer %[5]s' -H 'Content-Type: application/json' \
     -d '{"feed": "fotball", "title": "Kampstart 18:00", "body": "Søndagens kamp er flyttet.", "url": "https://example.org/kamp"}'
+Send an alert to everyone within 1 km of Sandefjord torg, whatever they chose (municipality key;
+CAP 1.2 too, as application/cap+xml with ?feed=viktig):
+  curl -s -X POST %[1]s/v1/alerts -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
+    -d '{"feed": "viktig", "title": "Vannbrudd", "body": "Kok vannet før bruk.", "area": {"lat": 59.1312, "lon": 10.2167, "radius_m": 1000}}'
 Register a device (app key):
   curl -s -X PUT %[1]s/v1/devices/my-phone -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
     -d '{"provider": "fcm", "token": "emu-ok-my-phone", "follows": ["fotball"], "interests": ["kultur"]}'
