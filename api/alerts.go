@@ -157,8 +157,13 @@ func (s *Server) createCAPAlert(w http.ResponseWriter, r *http.Request, p storag
 	if err != nil {
 		return err
 	}
-	if post.Segment, err = s.capSegment(r.Context(), a.Infos[i], fmt.Sprintf("alert.info[%d]", i)); err != nil {
+	warnings := a.Warnings
+	var warning string
+	if post.Segment, warning, err = s.capSegment(r.Context(), a.Infos[i], fmt.Sprintf("alert.info[%d]", i)); err != nil {
 		return err
+	}
+	if warning != "" {
+		warnings = append(warnings, warning)
 	}
 	saved, created, err := s.saveAlert(r.Context(), p, r.URL.Query().Get("feed"), post)
 	var ae *Error
@@ -170,8 +175,8 @@ func (s *Server) createCAPAlert(w http.ResponseWriter, r *http.Request, p storag
 	}
 	out := postCreated(saved, created)
 	out["info"] = i
-	if len(a.Warnings) > 0 {
-		out["warnings"] = a.Warnings
+	if len(warnings) > 0 {
+		out["warnings"] = warnings
 	}
 	// An Update replaces the alerts it refers to: what they have not sent
 	// yet is cancelled, once the update is on its way.
@@ -253,48 +258,57 @@ func (s *Server) capPost(a *cap.Alert, i int, pub *storage.Publisher) (storage.P
 // capSegment is the audience of an info block: every device located in one
 // of its areas' polygons or circles. The polygons are united and repaired in
 // PostGIS first: real feeds send areas that overlap or share borders, and
-// rings that cross themselves.
-func (s *Server) capSegment(ctx context.Context, in cap.Info, path string) ([]byte, error) {
+// rings that cross themselves. Polygons of more positions than a segment
+// holds are simplified to fit, and grown so that they still cover the whole
+// area: an alert may reach a little beyond its area, never fall short of it.
+// The warning says so.
+func (s *Server) capSegment(ctx context.Context, in cap.Info, path string) (seg []byte, warning string, err error) {
 	var polygons geojson.MultiPolygon
 	var leaves []any
 	for j, area := range in.Areas {
 		polygons = append(polygons, area.Polygons...)
 		for k, c := range area.Circles {
 			if c.RadiusM < 1 || c.RadiusM > maxAlertRadiusM {
-				return nil, invalid(fmt.Sprintf("%s.area[%d].circle[%d]", path, j, k),
+				return nil, "", invalid(fmt.Sprintf("%s.area[%d].circle[%d]", path, j, k),
 					"a radius of %g km: crier sends to circles of 1 m to %d km; use a polygon", c.RadiusM/1000, maxAlertRadiusM/1000)
 			}
 			leaves = append(leaves, map[string]any{"near": map[string]float64{"lat": c.Lat, "lon": c.Lon, "radius_m": c.RadiusM}})
 		}
 	}
 	if len(polygons) > 0 {
-		united, err := s.db.UnionPolygons(ctx, polygons.JSON())
+		united, tolerance, err := s.db.UnionPolygons(ctx, polygons.JSON(), segments.MaxVertices)
 		var ae *storage.AreaError
 		if errors.As(err, &ae) {
-			return nil, invalid(path+".area", "%s", ae.Reason)
+			return nil, "", invalid(path+".area", "%s", ae.Reason)
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
+		}
+		if tolerance > 0 {
+			warning = fmt.Sprintf("%s.area: %d positions in its polygons, more than the %d an audience holds: simplified, "+
+				"and grown by up to %.0f m to cover the whole area", path, polygons.Vertices(), segments.MaxVertices,
+				tolerance*111_320)
 		}
 		leaves = append(leaves, map[string]json.RawMessage{"within": united})
 	}
 	if len(leaves) == 0 {
-		return nil, invalid(path+".area", "no polygon or circle to send to: crier finds residents by coordinates, "+
+		return nil, "", invalid(path+".area", "no polygon or circle to send to: crier finds residents by coordinates, "+
 			"and cannot place geocodes")
 	}
 	raw, err := json.Marshal(map[string]any{"or": leaves})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	e, err := segments.Parse(raw, segments.Options{})
 	var se *segments.Error
 	if errors.As(err, &se) {
-		return nil, invalid(path+".area", "%s", se.Message)
+		return nil, "", invalid(path+".area", "%s", se.Message)
 	}
 	if err != nil {
-		return nil, invalid(path+".area", "%v", err)
+		return nil, "", invalid(path+".area", "%v", err)
 	}
-	return json.Marshal(e)
+	seg, err = json.Marshal(e)
+	return seg, warning, err
 }
 
 // capExternalID is the external id of a CAP alert's post: its sender,

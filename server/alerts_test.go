@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -222,6 +223,26 @@ func TestAlerts(t *testing.T) {
 		t.Errorf("the JSON alert reached %v, want the one device in its circle", got)
 	}
 
+	// A polygon of 12,000 positions, more than an audience holds: simplified
+	// and grown to still cover Sandefjord sentrum.
+	var ring strings.Builder
+	for k := range 12000 {
+		a := 2 * math.Pi * float64(k) / 12000
+		fmt.Fprintf(&ring, "%.6f,%.6f ", inSandefjord["lat"]+0.01*math.Sin(a), inSandefjord["lon"]+0.02*math.Cos(a))
+	}
+	fmt.Fprintf(&ring, "%.6f,%.6f", inSandefjord["lat"], inSandefjord["lon"]+0.02)
+	big := capAlert{Identifier: "sandefjord-flom-5", Sent: now.Add(4 * time.Minute), Expires: now.Add(time.Hour),
+		Area: "<area><areaDesc>Sentrum</areaDesc><polygon>" + ring.String() + "</polygon></area>"}
+	code, out = s.postAlert(s.muniKey, "?feed=beredskap", "application/cap+xml", big.xml())
+	if code != http.StatusAccepted || !strings.Contains(fmt.Sprint(out["warnings"]), "alert.info[1].area: 12001 positions") {
+		t.Fatalf("an alert of 12,001 positions: %d %v", code, out)
+	}
+	bigID := int64(out["id"].(float64))
+	s.waitDone(s.muniKey, bigID)
+	if got, want := s.pushedTo(t, bigID), []string{"sandefjord-muted", "sandefjord-nothing-chosen"}; !cmp.Equal(got, want) {
+		t.Errorf("the simplified alert reached %v, want %v", got, want)
+	}
+
 	metno, err := os.ReadFile("../cap/testdata/no-metno-gale-marine-polygon-emma-2info-no-en.cap.xml")
 	if err != nil {
 		t.Fatal(err)
@@ -267,8 +288,8 @@ func TestAlerts(t *testing.T) {
 	}
 	// Nothing refused made a post.
 	var n int
-	if err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM posts WHERE tenant_id = $1`, s.tenant.ID).Scan(&n); err != nil || n != 4 {
-		t.Errorf("%d posts (%v), want 4: the alert, its update, the scheduled one and the JSON alert", n, err)
+	if err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM posts WHERE tenant_id = $1`, s.tenant.ID).Scan(&n); err != nil || n != 5 {
+		t.Errorf("%d posts (%v), want 5: the alert, its update, the scheduled one, the JSON alert and the big one", n, err)
 	}
 }
 

@@ -78,22 +78,42 @@ func (db *DB) ImportAreas(ctx context.Context, tenantID int64, in []AreaInput) e
 // ST_MakeValid and unites its polygons, keeping only the polygonal part.
 // It then grows the result by a millionth of a degree (about 10 cm, mitred
 // corners, so no vertex is added): a ring that touched another at a point,
-// which is valid for PostGIS but not for segments, comes free of it. It
-// returns a MultiPolygon as GeoJSON; an input of which no polygon is left
-// is an *AreaError.
-func (db *DB) UnionPolygons(ctx context.Context, multiPolygon []byte) ([]byte, error) {
-	var out []byte
-	err := db.Pool.QueryRow(ctx, `
+// which is valid for PostGIS but not for segments, comes free of it.
+//
+// A result of more than maxVertices positions is simplified, and grown by
+// the simplification's tolerance so that it still covers all of the input:
+// tolerance is the degrees it took (0 if none). An input of which no
+// polygon is left is an *AreaError.
+func (db *DB) UnionPolygons(ctx context.Context, multiPolygon []byte, maxVertices int) (out []byte, tolerance float64, err error) {
+	var n int
+	err = db.Pool.QueryRow(ctx, `
 		WITH u AS (SELECT ST_Multi(ST_CollectionExtract(ST_Buffer(ST_UnaryUnion(ST_CollectionExtract(
 			ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON($1), 4326)), 3)), 1e-6, 'join=mitre'), 3)) AS g)
-		SELECT ST_AsGeoJSON(g)::bytea FROM u WHERE NOT ST_IsEmpty(g)`, string(multiPolygon)).Scan(&out)
+		SELECT ST_AsGeoJSON(g)::bytea, ST_NPoints(g) FROM u WHERE NOT ST_IsEmpty(g)`, string(multiPolygon)).Scan(&out, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, &AreaError{Reason: "no polygon is left after repairing it"}
+		return nil, 0, &AreaError{Reason: "no polygon is left after repairing it"}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("unite polygons: %w", err)
+		return nil, 0, fmt.Errorf("unite polygons: %w", err)
 	}
-	return out, nil
+	// Douglas-Peucker keeps the boundary within the tolerance of the
+	// original, so growing by the tolerance covers it again.
+	united := out
+	for n > maxVertices {
+		tolerance = max(1e-4, 2*tolerance)
+		if tolerance > 0.5 {
+			return nil, 0, &AreaError{Reason: fmt.Sprintf("%d positions, and no simplification within half a degree "+
+				"brings them under %d", n, maxVertices)}
+		}
+		err = db.Pool.QueryRow(ctx, `
+			SELECT ST_AsGeoJSON(g)::bytea, ST_NPoints(g) FROM (SELECT ST_Multi(ST_CollectionExtract(ST_Buffer(
+				ST_SimplifyPreserveTopology(ST_GeomFromGeoJSON($1), $2), $2, 'join=mitre'), 3)) AS g) s`,
+			string(united), tolerance).Scan(&out, &n)
+		if err != nil {
+			return nil, 0, fmt.Errorf("simplify polygons: %w", err)
+		}
+	}
+	return out, tolerance, nil
 }
 
 // Areas lists a tenant's areas by slug.
