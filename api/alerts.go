@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -180,8 +181,12 @@ func (s *Server) createCAPAlert(w http.ResponseWriter, r *http.Request, p storag
 	}
 	// An Update replaces the alerts it refers to: what they have not sent
 	// yet is cancelled, once the update is on its way.
-	if a.MsgType == "Update" && len(a.References) > 0 {
-		res, err := s.cancelReferenced(r.Context(), p, a.References)
+	// Feeds' updates sometimes name themselves among the references.
+	refs := slices.DeleteFunc(slices.Clone(a.References), func(ref cap.Reference) bool {
+		return capExternalID(ref.Sender, ref.Identifier, ref.Sent) == saved.ExternalID
+	})
+	if a.MsgType == "Update" && len(refs) > 0 {
+		res, err := s.cancelReferenced(r.Context(), p, refs)
 		if err != nil {
 			return err
 		}
