@@ -554,11 +554,18 @@ func (k killPoint) past() int { return k.queued - k.position }
 
 // killMidPage waits until post id's dispatch, run by dispatching (a worker
 // that only dispatches, so nothing it queued is sent), has moved its resume
-// point to killAt or beyond, then SIGKILLs it early in a page: some of the
-// page's sends queued, at most a quarter of them, so the dispatcher cannot
-// finish the page and move its resume point between the look and the kill.
-func (fx *fixture) killMidPage(dispatching *proc, id, killAt int64, queued func() int) killPoint {
+// point to killAt or beyond, then SIGKILLs it in the first three quarters
+// of a page: some of the page's sends queued, and enough still to come that
+// the dispatcher cannot finish the page and move its resume point between
+// the look and the kill. Each look must be quick for that: the queue is
+// measured by the length of asynq's pending list, not the inspector.
+func (fx *fixture) killMidPage(dispatching *proc, id, killAt int64, rds testenv.Redis) killPoint {
 	fx.t.Helper()
+	rc := rds.Client(fx.t)
+	queued := func() int {
+		n, _ := rc.LLen(context.Background(), "asynq:{official}:pending").Result()
+		return int(n)
+	}
 	var k killPoint
 	look := func() error {
 		err := fx.db.Pool.QueryRow(context.Background(), `SELECT p.state, p.dispatch_cursor,
@@ -575,7 +582,7 @@ func (fx *fixture) killMidPage(dispatching *proc, id, killAt int64, queued func(
 		if k.state == "sending" {
 			fx.t.Fatalf("the dispatch finished (resume point %d) before the test could kill it", k.cursor)
 		}
-		if k.cursor < killAt || k.past() <= 0 || k.past() > pageSize/4 {
+		if k.cursor < killAt || k.past() <= 0 || k.past() > pageSize*3/4 {
 			return errNotDone
 		}
 		return nil

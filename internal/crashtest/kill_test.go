@@ -84,9 +84,8 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	rds := testenv.StartRedis(t)
 	tokens := fx.seedDevices(devices, 4)
 	ctx := context.Background()
-	// Kill once the resume point has passed 70% of the audience.
-	killAt := fx.deviceAt(devices * 7 / 10)
-	queued := officialQueued(t, rds)
+	// Kill once the resume point has passed half of the audience.
+	killAt := fx.deviceAt(devices / 2)
 	postState := func(id int64) (state string, cursor int64) {
 		t.Helper()
 		if err := fx.db.Pool.QueryRow(ctx, `SELECT state, dispatch_cursor FROM posts WHERE id = $1`, id).
@@ -103,7 +102,7 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	const title = "Viktig melding fra kommunen"
 	start := time.Now()
 	id := a.publish(title, "")
-	k := fx.killMidPage(dispatching, id, killAt, queued)
+	k := fx.killMidPage(dispatching, id, killAt, rds)
 	if k.state != "dispatching" || k.past() <= 0 {
 		t.Fatalf("after the kill the post is %s with %d sends queued past its resume point; the kill missed the "+
 			"middle of the dispatch", k.state, k.past())
@@ -164,7 +163,7 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	a := newAPI(t, apiProc.Addr, fx.key)
 	const title = "Kokevarsel for Vesterøya"
 	id := a.publish(title, "")
-	k := fx.killMidPage(dispatching, id, killAt, queued)
+	k := fx.killMidPage(dispatching, id, killAt, rds)
 	if k.state != "dispatching" || k.past() <= 0 {
 		t.Fatalf("the kill left the post %s with %d sends queued past its resume point; the test needs a dispatch "+
 			"killed after enqueueing past it", k.state, k.past())
