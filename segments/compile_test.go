@@ -76,7 +76,8 @@ func TestCompileKeepsValuesOutOfSQL(t *testing.T) {
 	p := segments.Post{Feed: "drop-table", Tags: nasty, Target: e}
 	checkSQL(t, segments.Compile(segments.DefaultRule(p), segments.Params{TenantParam: 2, ArgBase: 3}),
 		segments.Params{TenantParam: 2, ArgBase: 3}, nasty)
-	checkSQL(t, segments.Default(segments.Post{FeedID: 42, Tags: nasty}, 3), segments.Params{TenantParam: 2, ArgBase: 3}, nasty)
+	checkSQL(t, segments.Compile(segments.DefaultRule(segments.Post{FeedID: 42, Tags: nasty}), segments.Params{TenantParam: 2, ArgBase: 3}),
+		segments.Params{TenantParam: 2, ArgBase: 3}, nasty)
 }
 
 func TestDefaultRule(t *testing.T) {

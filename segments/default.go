@@ -46,12 +46,3 @@ func DefaultRule(p Post) *Expr {
 	}
 	return And(rule, p.Target)
 }
-
-// Default compiles the default rule for a statement whose tenant id is $2
-// (storage.Snapshot's), with the condition's placeholders from $argBase+1.
-//
-// Deprecated: use Compile(DefaultRule(p), Params{TenantParam: 2, ArgBase:
-// argBase}), which says where the tenant id is.
-func Default(p Post, argBase int) Condition {
-	return Compile(DefaultRule(p), Params{TenantParam: 2, ArgBase: argBase})
-}

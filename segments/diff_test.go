@@ -589,7 +589,7 @@ func TestDifferentialDefault(t *testing.T) {
 		}
 		byID := p
 		byID.Feed, byID.FeedID = "", feedIDs[p.Feed]
-		oldIDs, err := w.sqlAudience(ctx, segments.Default(byID, 3))
+		oldIDs, err := w.sqlAudience(ctx, segments.Compile(segments.DefaultRule(byID), segments.Params{TenantParam: 2, ArgBase: 3}))
 		if err != nil {
 			t.Errorf("post %d (by feed id): %v", i, err)
 			return
@@ -601,7 +601,7 @@ func TestDifferentialDefault(t *testing.T) {
 			failures++
 		}
 		if !slices.Equal(oldIDs, sqlIDs) {
-			t.Errorf("post %d: Default by feed id reaches %d devices, by slug %d", i, len(oldIDs), len(sqlIDs))
+			t.Errorf("post %d: the default rule by feed id reaches %d devices, by slug %d", i, len(oldIDs), len(sqlIDs))
 		}
 	})
 }
