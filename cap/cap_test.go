@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +356,23 @@ func TestRootNotAlert(t *testing.T) {
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Path != "alarm" || !strings.Contains(ce.Message, "root element") {
 		t.Errorf("Parse: %v, want the root element named", err)
+	}
+}
+
+// BenchmarkParse reads each real alert of testdata.
+func BenchmarkParse(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.xml"))
+	for _, file := range files {
+		data := readFixture(b, filepath.Base(file))
+		name := strings.Join(strings.SplitN(filepath.Base(file), "-", 4)[:3], "-")
+		b.Run(name+"-"+strconv.Itoa(len(data)/1024)+"KB", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
