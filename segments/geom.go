@@ -45,6 +45,12 @@ func orient(a, b, c Point) int {
 	case det < -bound:
 		return -1
 	}
+	// A point that is one of the segment's ends lies on its line: exactly,
+	// and common (a ring's neighbouring edges share a vertex), so it is
+	// answered before the exact arithmetic.
+	if c == a || c == b || a == b {
+		return 0
+	}
 	rat := func(f float64) *big.Rat { return new(big.Rat).SetFloat64(f) }
 	bx := new(big.Rat).Sub(rat(b.Lon), rat(a.Lon))
 	cy := new(big.Rat).Sub(rat(c.Lat), rat(a.Lat))
