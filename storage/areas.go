@@ -85,9 +85,12 @@ func (db *DB) ImportAreas(ctx context.Context, tenantID int64, in []AreaInput) e
 // tolerance is the degrees it took (0 if none). An input of which no
 // polygon is left is an *AreaError.
 func (db *DB) UnionPolygons(ctx context.Context, multiPolygon []byte, maxVertices int) (out []byte, tolerance float64, err error) {
+	// The CTEs are MATERIALIZED: inlined, the union would be computed once
+	// for each use of g (measured: 357 against 178 ms for NWS's 8,253
+	// positions).
 	var n int
 	err = db.Pool.QueryRow(ctx, `
-		WITH u AS (SELECT ST_Multi(ST_CollectionExtract(ST_Buffer(ST_UnaryUnion(ST_CollectionExtract(
+		WITH u AS MATERIALIZED (SELECT ST_Multi(ST_CollectionExtract(ST_Buffer(ST_UnaryUnion(ST_CollectionExtract(
 			ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON($1), 4326)), 3)), 1e-6, 'join=mitre'), 3)) AS g)
 		SELECT ST_AsGeoJSON(g)::bytea, ST_NPoints(g) FROM u WHERE NOT ST_IsEmpty(g)`, string(multiPolygon)).Scan(&out, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -106,8 +109,9 @@ func (db *DB) UnionPolygons(ctx context.Context, multiPolygon []byte, maxVertice
 				"brings them under %d", n, maxVertices)}
 		}
 		err = db.Pool.QueryRow(ctx, `
-			SELECT ST_AsGeoJSON(g)::bytea, ST_NPoints(g) FROM (SELECT ST_Multi(ST_CollectionExtract(ST_Buffer(
-				ST_SimplifyPreserveTopology(ST_GeomFromGeoJSON($1), $2), $2, 'join=mitre'), 3)) AS g) s`,
+			WITH s AS MATERIALIZED (SELECT ST_Multi(ST_CollectionExtract(ST_Buffer(
+				ST_SimplifyPreserveTopology(ST_GeomFromGeoJSON($1), $2), $2, 'join=mitre'), 3)) AS g)
+			SELECT ST_AsGeoJSON(g)::bytea, ST_NPoints(g) FROM s`,
 			string(united), tolerance).Scan(&out, &n)
 		if err != nil {
 			return nil, 0, fmt.Errorf("simplify polygons: %w", err)
