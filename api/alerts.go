@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -75,18 +76,8 @@ func (s *Server) createJSONAlert(w http.ResponseWriter, r *http.Request, p stora
 	if err != nil {
 		return err
 	}
-	e, err := segments.ParseTarget(b.Area, segments.Options{Root: "area"})
-	var se *segments.Error
-	if errors.As(err, &se) {
-		return invalid(se.Path, "%s", se.Message)
-	}
-	if err != nil {
-		return invalid("area", "%v", err)
-	}
-	if err := s.checkSlugs(r.Context(), p.TenantID, "area", e); err != nil {
-		return err
-	}
-	if post.Segment, err = json.Marshal(e); err != nil {
+	if post.Segment, err = s.parseExpr(r.Context(), p.TenantID, b.Area, "area", segments.Options{Root: "area"},
+		segments.ParseTarget); err != nil {
 		return err
 	}
 	saved, created, err := s.saveAlert(r.Context(), p, b.Feed, post)
@@ -144,7 +135,11 @@ func (s *Server) createCAPAlert(w http.ResponseWriter, r *http.Request, p storag
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, res.json(a.Warnings))
+		out := res.json()
+		if len(a.Warnings) > 0 {
+			out["warnings"] = a.Warnings
+		}
+		writeJSON(w, http.StatusOK, out)
 		return nil
 	case "Alert", "Update":
 	default:
@@ -190,7 +185,7 @@ func (s *Server) createCAPAlert(w http.ResponseWriter, r *http.Request, p storag
 		if err != nil {
 			return err
 		}
-		out["replaced"] = res.json(nil)
+		out["replaced"] = res.json()
 	}
 	writeJSON(w, createdStatus(created), out)
 	return nil
@@ -220,7 +215,7 @@ func chooseInfo(infos []cap.Info) (int, bool) {
 func (s *Server) capPost(a *cap.Alert, i int, pub *storage.Publisher) (storage.Post, error) {
 	in := a.Infos[i]
 	path := fmt.Sprintf("alert.info[%d]", i)
-	b := postBody{Title: cmpStr(in.Headline, in.Event), Class: providers.ClassEmergency,
+	b := postBody{Title: cmp.Or(in.Headline, in.Event), Class: providers.ClassEmergency,
 		ExternalID: capExternalID(a.Sender, a.Identifier, a.Sent)}
 	var parts []string
 	for _, t := range []string{in.Description, in.Instruction} {
@@ -228,7 +223,7 @@ func (s *Server) capPost(a *cap.Alert, i int, pub *storage.Publisher) (storage.P
 			parts = append(parts, t)
 		}
 	}
-	b.Body = cmpStr(strings.Join(parts, "\n\n"), in.Event)
+	b.Body = cmp.Or(strings.Join(parts, "\n\n"), in.Event)
 	b.Title, b.Body = truncate(b.Title, maxTitle), truncate(b.Body, maxBody)
 	if u, err := url.Parse(in.Web); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(in.Web) <= maxURL {
 		b.URL = in.Web
@@ -236,9 +231,12 @@ func (s *Server) capPost(a *cap.Alert, i int, pub *storage.Publisher) (storage.P
 	// A long alert in a script of several bytes a character can outgrow the
 	// providers' 4 KB payload: its body is shortened rather than the alert
 	// refused.
-	for n := utf8.RuneCountInString(b.Body); n > 50 && checkPayloadSize(storage.Post{Title: b.Title, Body: b.Body,
-		URL: b.URL, Class: b.Class}) != nil; n = n * 4 / 5 {
-		b.Body = truncate(b.Body, n*4/5)
+	for checkPayloadSize(storage.Post{Title: b.Title, Body: b.Body, URL: b.URL, Class: b.Class}) != nil {
+		n := utf8.RuneCountInString(b.Body) * 4 / 5
+		if n < 40 {
+			break // what is left is validatePost's to refuse
+		}
+		b.Body = truncate(b.Body, n)
 	}
 	if !in.Expires.IsZero() {
 		if !in.Expires.After(s.now()) {
@@ -334,29 +332,19 @@ type cancelled struct {
 	unknown []string
 }
 
-func (c cancelled) json(warnings []string) map[string]any {
-	out := map[string]any{"cancelled_posts": nonNilIDs(c.posts), "cancelled": c.sends}
+func (c cancelled) json() map[string]any {
+	out := map[string]any{"cancelled_posts": c.posts, "cancelled": c.sends}
 	if len(c.unknown) > 0 {
 		out["unknown_references"] = c.unknown
 	}
-	if len(warnings) > 0 {
-		out["warnings"] = warnings
-	}
 	return out
-}
-
-func nonNilIDs(ids []int64) []int64 {
-	if ids == nil {
-		return []int64{}
-	}
-	return ids
 }
 
 // cancelReferenced cancels what the referenced alerts' posts have not sent.
 // References to alerts crier never sent are listed, not refused: a feed's
 // Cancel often names alerts from before crier took the feed.
 func (s *Server) cancelReferenced(ctx context.Context, p storage.Principal, refs []cap.Reference) (cancelled, error) {
-	var c cancelled
+	c := cancelled{posts: []int64{}}
 	for _, ref := range refs {
 		id, err := s.db.PostIDByExternalID(ctx, p.Publisher.ID, capExternalID(ref.Sender, ref.Identifier, ref.Sent))
 		if errors.Is(err, storage.ErrNotFound) {
@@ -374,13 +362,6 @@ func (s *Server) cancelReferenced(ctx context.Context, p storage.Principal, refs
 		c.sends += n
 	}
 	return c, nil
-}
-
-func cmpStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // truncate shortens s to at most n characters, ending with an ellipsis when

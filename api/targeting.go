@@ -27,30 +27,35 @@ func (s *Server) targeting(ctx context.Context, p storage.Principal, target, seg
 			}
 		}
 	}
-	parse := func(raw json.RawMessage, field string, f func([]byte, segments.Options) (*segments.Expr, error)) ([]byte, error) {
-		if raw == nil || string(raw) == "null" {
-			return nil, nil
-		}
-		e, err := f(raw, opt)
-		var se *segments.Error
-		if errors.As(err, &se) {
-			return nil, invalid(se.Path, "%s", se.Message)
-		}
-		if err != nil {
-			return nil, invalid(field, "%v", err)
-		}
-		if err := s.checkSlugs(ctx, p.TenantID, field, e); err != nil {
-			return nil, err
-		}
-		return json.Marshal(e)
-	}
-	if tgt, err = parse(target, "target", segments.ParseTarget); err != nil {
+	if tgt, err = s.parseExpr(ctx, p.TenantID, target, "target", opt, segments.ParseTarget); err != nil {
 		return nil, nil, err
 	}
-	if seg, err = parse(segment, "segment", segments.Parse); err != nil {
+	if seg, err = s.parseExpr(ctx, p.TenantID, segment, "segment", opt, segments.Parse); err != nil {
 		return nil, nil, err
 	}
 	return tgt, seg, nil
+}
+
+// parseExpr reads an expression with parse: its errors become 400s naming
+// the path (field when there is none), unknown feed and area slugs are
+// refused, and it comes back normalised for storage; nil for none.
+func (s *Server) parseExpr(ctx context.Context, tenantID int64, raw json.RawMessage, field string, opt segments.Options,
+	parse func([]byte, segments.Options) (*segments.Expr, error)) ([]byte, error) {
+	if raw == nil || string(raw) == "null" {
+		return nil, nil
+	}
+	e, err := parse(raw, opt)
+	var se *segments.Error
+	if errors.As(err, &se) {
+		return nil, invalid(se.Path, "%s", se.Message)
+	}
+	if err != nil {
+		return nil, invalid(field, "%v", err)
+	}
+	if err := s.checkSlugs(ctx, tenantID, field, e); err != nil {
+		return nil, err
+	}
+	return json.Marshal(e)
 }
 
 // checkSlugs refuses an expression naming feeds or areas the tenant lacks.
