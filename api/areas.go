@@ -1,12 +1,9 @@
 package api
 
 import (
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/crier-push/crier/areas"
-	"github.com/crier-push/crier/storage"
 )
 
 // maxAreasBody bounds an area import: all 357 Norwegian municipalities,
@@ -19,23 +16,15 @@ const maxAreasBody = 32 << 20
 // replaced; others stay.
 func (s *Server) putAreas(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r.Context())
-	if p.Publisher.Role != storage.RoleMunicipality {
-		return forbidden("", "only the municipality may import areas")
+	if err := p.MayManageAreas(); err != nil {
+		return err
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAreasBody))
+	raw, err := readBody(w, r, maxAreasBody)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "an area import is at most 32 MiB"}
-		}
-		return invalid("", "cannot read the body: %v", err)
+		return err
 	}
 	in, err := areas.Import(r.Context(), s.db, p.TenantID, raw, areas.Options{
 		SlugProperty: r.URL.Query().Get("slug_property"), NameProperty: r.URL.Query().Get("name_property")})
-	var ae *areas.Error
-	if errors.As(err, &ae) {
-		return invalid(ae.Path, "%s", ae.Message)
-	}
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,11 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/crier-push/crier"
 )
 
 // maxBody bounds request bodies.
@@ -16,8 +17,7 @@ const maxRequestBody = 256 << 10
 // types and oversize bodies are 400s naming the field where there is one.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Message: "Content-Type must be application/json"}
+		return crier.Errorf(crier.EUNSUPPORTED, "", "Content-Type must be application/json")
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	dec.DisallowUnknownFields()
@@ -25,35 +25,47 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return invalid("", "body must hold a single JSON object")
+		return crier.Invalid("", "body must hold a single JSON object")
 	}
 	return nil
 }
 
-func decodeError(err error) *Error {
+// readBody reads a whole body of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, crier.Errorf(crier.ETOOLARGE, "", "body over %d bytes", tooBig.Limit)
+	}
+	if err != nil {
+		return nil, crier.Invalid("", "cannot read the body: %v", err)
+	}
+	return raw, nil
+}
+
+func decodeError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.Is(err, io.EOF):
-		return invalid("", "body is empty; a JSON object is required")
+		return crier.Invalid("", "body is empty; a JSON object is required")
 	case errors.As(err, &syn):
-		return invalid("", "malformed JSON at byte %d", syn.Offset)
+		return crier.Invalid("", "malformed JSON at byte %d", syn.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("", "malformed JSON: unexpected end")
+		return crier.Invalid("", "malformed JSON: unexpected end")
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return invalid("", "body must be a JSON object")
+			return crier.Invalid("", "body must be a JSON object")
 		}
-		return invalid(typ.Field, "must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)
+		return crier.Invalid(typ.Field, "must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)
 	case errors.As(err, &tooBig):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-			Message: fmt.Sprintf("body over %d bytes", tooBig.Limit)}
+		return crier.Errorf(crier.ETOOLARGE, "", "body over %d bytes", tooBig.Limit)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return invalid(field, "unknown field")
+		return crier.Invalid(field, "unknown field")
 	}
-	return invalid("", "malformed JSON: %v", err)
+	return crier.Invalid("", "malformed JSON: %v", err)
 }
 
 func jsonType(kind string) string {

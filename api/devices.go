@@ -12,15 +12,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/crier-push/crier/providers"
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/storage"
 )
 
 // Bounds on what one device may choose.
 const (
-	maxPlaces    = 10
-	maxChoices   = 200
-	maxTagLength = 64
+	maxPlaces  = 10
+	maxChoices = 200
 	// maxToken is far above real tokens (FCM's are about 160 bytes, APNs'
 	// 64 to 200 hex digits) and below what a Postgres index entry holds.
 	maxToken = 1024
@@ -28,9 +27,6 @@ const (
 
 var (
 	installationRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-	localeRE       = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
-	slugRE         = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	tagRE          = regexp.MustCompile(`^[\p{Ll}\p{N}][\p{Ll}\p{N}_-]{0,63}$`)
 	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
 
@@ -60,8 +56,8 @@ type quietHours struct {
 // deviceJSON is a device as the API shows it.
 type deviceJSON struct {
 	InstallationID string          `json:"installation_id"`
-	Provider       string          `json:"provider"`
-	Platform       string          `json:"platform"`
+	Provider       crier.Provider  `json:"provider"`
+	Platform       crier.Platform  `json:"platform"`
 	Token          string          `json:"token"`
 	Locale         string          `json:"locale"`
 	TimeZone       string          `json:"time_zone"`
@@ -80,7 +76,7 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r.Context())
 	inst := r.PathValue("installation_id")
 	if !installationRE.MatchString(inst) {
-		return invalid("installation_id", "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")
+		return crier.Invalid("installation_id", "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")
 	}
 	var body deviceBody
 	if err := decode(w, r, &body); err != nil {
@@ -94,10 +90,10 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 	if created {
 		d = storage.Device{TenantID: p.TenantID, InstallationID: inst, Locale: "nb", TimeZone: "Europe/Oslo"}
 		if body.Provider == nil {
-			return invalid("provider", "is required for a new device: fcm or apns")
+			return crier.Invalid("provider", "is required for a new device: fcm or apns")
 		}
 		if body.Token == nil {
-			return invalid("token", "is required for a new device")
+			return crier.Invalid("token", "is required for a new device")
 		}
 	}
 	if err := s.mergeDevice(r, &d, body); err != nil {
@@ -123,25 +119,27 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) error {
 
 	if b.Provider != nil {
-		if *b.Provider != providers.FCM && *b.Provider != providers.APNs {
-			return invalid("provider", "must be fcm or apns, not %q", *b.Provider)
+		provider, err := crier.ParseProvider(*b.Provider)
+		if err != nil {
+			return err
 		}
 		// The platform follows from the provider unless the app says
 		// otherwise (FCM also reaches iOS); a token rotation on the same
 		// provider keeps it.
-		if *b.Provider != d.Provider {
-			d.Platform = map[string]string{providers.FCM: "android", providers.APNs: "ios"}[*b.Provider]
+		if provider != d.Provider {
+			d.Platform = provider.DefaultPlatform()
 		}
-		d.Provider = *b.Provider
+		d.Provider = provider
 	}
 	if b.Platform != nil {
-		if *b.Platform != "android" && *b.Platform != "ios" {
-			return invalid("platform", "must be android or ios, not %q", *b.Platform)
+		platform := crier.Platform(*b.Platform)
+		if platform != crier.Android && platform != crier.IOS {
+			return crier.Invalid("platform", "must be android or ios, not %q", *b.Platform)
 		}
-		if d.Provider == providers.APNs && *b.Platform != "ios" {
-			return invalid("platform", "apns devices are ios")
+		if d.Provider == crier.APNs && platform != crier.IOS {
+			return crier.Invalid("platform", "apns devices are ios")
 		}
-		d.Platform = *b.Platform
+		d.Platform = platform
 	}
 	if b.Token != nil {
 		d.Token = strings.TrimSpace(*b.Token)
@@ -153,22 +151,22 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 		return err
 	}
 	if b.Locale != nil {
-		if !localeRE.MatchString(*b.Locale) {
-			return invalid("locale", "must be a language tag such as nb, nn, en or en-GB, not %q", *b.Locale)
+		if !crier.ValidLocale(*b.Locale) {
+			return crier.Invalid("locale", "must be a language tag such as nb, nn, en or en-GB, not %q", *b.Locale)
 		}
 		d.Locale = *b.Locale
 	}
 	if b.TimeZone != nil {
 		if _, err := time.LoadLocation(*b.TimeZone); err != nil || *b.TimeZone == "" || *b.TimeZone == "Local" {
-			return invalid("time_zone", "must be an IANA time zone such as Europe/Oslo, not %q", *b.TimeZone)
+			return crier.Invalid("time_zone", "must be an IANA time zone such as Europe/Oslo, not %q", *b.TimeZone)
 		}
 		d.TimeZone = *b.TimeZone
 	}
 	if b.AppVersion != nil {
 		if len(*b.AppVersion) > 64 {
-			return invalid("app_version", "must be at most 64 bytes")
+			return crier.Invalid("app_version", "must be at most 64 bytes")
 		}
-		if err := checkText("app_version", *b.AppVersion); err != nil {
+		if err := crier.CheckText("app_version", *b.AppVersion); err != nil {
 			return err
 		}
 		d.AppVersion = *b.AppVersion
@@ -191,28 +189,28 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 	}
 	if b.Interests != nil {
 		if len(*b.Interests) > maxChoices {
-			return invalid("interests", "at most %d interests", maxChoices)
+			return crier.Invalid("interests", "at most %d interests", maxChoices)
 		}
-		if err := checkTags("interests", *b.Interests); err != nil {
+		if err := crier.CheckTags("interests", *b.Interests); err != nil {
 			return err
 		}
 		d.Interests = dedupe(*b.Interests)
 	}
 	if b.Places != nil {
 		if len(*b.Places) > maxPlaces {
-			return invalid("places", "at most %d places", maxPlaces)
+			return crier.Invalid("places", "at most %d places", maxPlaces)
 		}
 		for i, pl := range *b.Places {
 			f := fmt.Sprintf("places[%d]", i)
 			switch {
 			case pl.Name == "" || len(pl.Name) > 64:
-				return invalid(f+".name", "must be 1 to 64 bytes")
-			case checkText(f+".name", pl.Name) != nil:
-				return checkText(f+".name", pl.Name)
+				return crier.Invalid(f+".name", "must be 1 to 64 bytes")
+			case crier.CheckText(f+".name", pl.Name) != nil:
+				return crier.CheckText(f+".name", pl.Name)
 			case pl.Lat < -90 || pl.Lat > 90:
-				return invalid(f+".lat", "must be between -90 and 90")
+				return crier.Invalid(f+".lat", "must be between -90 and 90")
 			case pl.Lon < -180 || pl.Lon > 180:
-				return invalid(f+".lon", "must be between -180 and 180")
+				return crier.Invalid(f+".lon", "must be between -180 and 180")
 			}
 		}
 		d.Places = *b.Places
@@ -225,16 +223,16 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 			dec := json.NewDecoder(strings.NewReader(string(b.QuietHours)))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&q); err != nil {
-				return invalid("quiet_hours", `must be {"start": "HH:MM", "end": "HH:MM"} or null`)
+				return crier.Invalid("quiet_hours", `must be {"start": "HH:MM", "end": "HH:MM"} or null`)
 			}
 			if !clockRE.MatchString(q.Start) {
-				return invalid("quiet_hours.start", "must be a time of day HH:MM, not %q", q.Start)
+				return crier.Invalid("quiet_hours.start", "must be a time of day HH:MM, not %q", q.Start)
 			}
 			if !clockRE.MatchString(q.End) {
-				return invalid("quiet_hours.end", "must be a time of day HH:MM, not %q", q.End)
+				return crier.Invalid("quiet_hours.end", "must be a time of day HH:MM, not %q", q.End)
 			}
 			if q.Start == q.End {
-				return invalid("quiet_hours", "start and end must differ")
+				return crier.Invalid("quiet_hours", "start and end must differ")
 			}
 			d.QuietStart, d.QuietEnd = q.Start, q.End
 		}
@@ -242,41 +240,18 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 	return nil
 }
 
-// checkTags refuses tags (post tags, device interests) that are not
-// lowercase words, naming the first bad one.
-func checkTags(field string, tags []string) error {
-	for i, t := range tags {
-		if !tagRE.MatchString(t) {
-			return invalid(fmt.Sprintf("%s[%d]", field, i), "must be a lowercase tag of at most %d characters (letters, digits, - and _), not %q", maxTagLength, t)
-		}
-	}
-	return nil
-}
-
-// checkText refuses what Postgres cannot store in text (NUL) and invalid
-// UTF-8, naming the field.
-func checkText(field, s string) error {
-	if !utf8.ValidString(s) {
-		return invalid(field, "must be valid UTF-8")
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return invalid(field, "must not contain NUL characters")
-	}
-	return nil
-}
-
-func checkToken(provider, token string) error {
+func checkToken(provider crier.Provider, token string) error {
 	switch {
 	case token == "":
-		return invalid("token", "must not be empty")
+		return crier.Invalid("token", "must not be empty")
 	case len(token) > maxToken:
-		return invalid("token", "must be at most %d bytes", maxToken)
-	case provider == providers.APNs:
+		return crier.Invalid("token", "must be at most %d bytes", maxToken)
+	case provider == crier.APNs:
 		if _, err := hex.DecodeString(token); err != nil || len(token) < 64 || len(token) > 200 {
-			return invalid("token", "an apns device token must be 64 to 200 hexadecimal characters")
+			return crier.Invalid("token", "an apns device token must be 64 to 200 hexadecimal characters")
 		}
 	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) >= 0:
-		return invalid("token", "must not contain white space or control characters")
+		return crier.Invalid("token", "must not contain white space or control characters")
 	}
 	return nil
 }
@@ -285,11 +260,11 @@ func checkToken(provider, token string) error {
 func (s *Server) resolve(r *http.Request, field string, slugs []string,
 	lookup func(ctx context.Context, tenantID int64, slugs []string) ([]int64, []string, error)) ([]int64, error) {
 	if len(slugs) > maxChoices {
-		return nil, invalid(field, "at most %d entries", maxChoices)
+		return nil, crier.Invalid(field, "at most %d entries", maxChoices)
 	}
 	for i, sl := range slugs {
-		if !slugRE.MatchString(sl) {
-			return nil, invalid(fmt.Sprintf("%s[%d]", field, i), "must be a slug (a-z, 0-9, -), not %q", sl)
+		if !crier.ValidSlug(sl) {
+			return nil, crier.Invalid(fmt.Sprintf("%s[%d]", field, i), "must be a slug (a-z, 0-9, -), not %q", sl)
 		}
 	}
 	ids, missing, err := lookup(r.Context(), principal(r.Context()).TenantID, dedupe(slugs))
@@ -297,7 +272,7 @@ func (s *Server) resolve(r *http.Request, field string, slugs []string,
 		return nil, err
 	}
 	if len(missing) > 0 {
-		return nil, invalid(field, "unknown: %s", strings.Join(missing, ", "))
+		return nil, crier.Invalid(field, "unknown: %s", strings.Join(missing, ", "))
 	}
 	return ids, nil
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/storage"
 )
 
@@ -29,54 +27,49 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
-// invalid is a 400 naming the field and the reason.
-func invalid(field, format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: field, Message: fmt.Sprintf(format, args...)}
+// statuses maps the domain's error codes to HTTP statuses: the one table.
+var statuses = map[crier.Code]int{
+	crier.EINVALID:      http.StatusBadRequest,
+	crier.EFORBIDDEN:    http.StatusForbidden,
+	crier.ENOTFOUND:     http.StatusNotFound,
+	crier.ECONFLICT:     http.StatusConflict,
+	crier.EDELIVERED:    http.StatusConflict,
+	crier.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	crier.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	crier.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	crier.EUNAUTHORIZED: http.StatusUnauthorized,
 }
 
-// forbidden is a 403.
-func forbidden(field, format string, args ...any) *Error {
-	return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: field, Message: fmt.Sprintf(format, args...)}
-}
-
-// errUnavailable marks failures of a service we depend on; the client should
-// come back later.
-var errUnavailable = errors.New("service temporarily unavailable")
-
-// codes maps domain errors to HTTP answers: the one table.
-var codes = []struct {
+// sentinels gives storage's errors their codes; the message of a not-found
+// or a conflict says what was looked for, the others only what went wrong.
+var sentinels = []struct {
 	err    error
-	status int
-	code   string
+	code   crier.Code
+	detail bool
 }{
-	{storage.ErrBadKey, http.StatusUnauthorized, "unauthorized"},
-	{storage.ErrNotFound, http.StatusNotFound, "not_found"},
-	{storage.ErrConflict, http.StatusConflict, "conflict"},
-	{errUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
+	{storage.ErrBadKey, crier.EUNAUTHORIZED, false},
+	{storage.ErrNotFound, crier.ENOTFOUND, true},
+	{storage.ErrConflict, crier.ECONFLICT, true},
+	{storage.ErrUnavailable, crier.EUNAVAILABLE, false},
+	{context.DeadlineExceeded, crier.EUNAVAILABLE, false},
 }
 
 // classify turns any error into the Error the client sees. Errors of no
 // known kind are 500s, logged here with their detail and answered without it.
 func classify(err error, log *slog.Logger) *Error {
-	var ae *Error
-	if errors.As(err, &ae) {
-		return ae
+	if e := crier.AsError(err); e != nil {
+		return &Error{Status: statuses[e.Code], Code: string(e.Code), Field: e.Field, Message: e.Message}
 	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || pgconn.Timeout(err) {
-		err = fmt.Errorf("%w: %w", errUnavailable, err)
-	}
-	for _, c := range codes {
-		if errors.Is(err, c.err) {
-			msg := c.err.Error()
-			if c.status == http.StatusNotFound || c.status == http.StatusConflict {
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			msg := s.err.Error()
+			if s.detail {
 				msg = err.Error()
 			}
-			if c.status == http.StatusServiceUnavailable {
+			if s.code == crier.EUNAVAILABLE {
 				log.Warn("dependency unavailable", slog.Any("error", err))
 			}
-			return &Error{Status: c.status, Code: c.code, Message: msg}
+			return &Error{Status: statuses[s.code], Code: string(s.code), Message: msg}
 		}
 	}
 	log.Error("internal error", slog.Any("error", err))

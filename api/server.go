@@ -1,25 +1,22 @@
 // Package api is crier's HTTP API (/v1, JSON, bearer API keys): devices
 // register their tokens and choices, publishers post, and anyone with the
-// right key reads a post's delivery status. Errors are mapped from domain
-// errors in one table (errors.go).
+// right key reads a post's delivery status. Handlers decode, call one
+// service method (package publish for posts and alerts), and encode;
+// errors map from the domain's codes in one table (errors.go).
 package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
-
+	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/publish"
 	"github.com/crier-push/crier/storage"
 )
-
-// Enqueuer puts tasks on asynq queues; *asynq.Client is one.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
 
 // Pinger is a dependency readiness can check.
 type Pinger interface {
@@ -29,7 +26,6 @@ type Pinger interface {
 // Config tunes the API.
 type Config struct {
 	Logger *slog.Logger
-	Now    func() time.Time
 	// Ready lists what /readyz checks, by name.
 	Ready map[string]Pinger
 }
@@ -37,40 +33,40 @@ type Config struct {
 // Server serves the API.
 type Server struct {
 	db  *storage.DB
-	enq Enqueuer
+	pub *publish.Service
 	log *slog.Logger
-	now func() time.Time
 	cfg Config
 	mux *http.ServeMux
 }
 
-// New makes the API server.
-func New(db *storage.DB, enq Enqueuer, cfg Config) *Server {
+// New makes the API server over the database (devices, areas, keys) and the
+// publishing service (posts and alerts).
+func New(db *storage.DB, pub *publish.Service, cfg Config) (*Server, error) {
+	if db == nil || pub == nil {
+		return nil, errors.New("api: a database and a publishing service are required")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	s := &Server{db: db, enq: enq, log: cfg.Logger, now: cfg.Now, cfg: cfg, mux: http.NewServeMux()}
-	s.mux.Handle("PUT /v1/devices/{installation_id}", s.auth(storage.KeyApp, s.putDevice))
-	s.mux.Handle("GET /v1/devices/{installation_id}", s.auth(storage.KeyApp, s.getDevice))
-	s.mux.Handle("DELETE /v1/devices/{installation_id}", s.auth(storage.KeyApp, s.deleteDevice))
-	s.mux.Handle("POST /v1/posts", s.auth(storage.KeyPublisher, s.createPost))
-	s.mux.Handle("GET /v1/posts/{id}", s.auth(storage.KeyPublisher, s.getPost))
-	s.mux.Handle("DELETE /v1/posts/{id}", s.auth(storage.KeyPublisher, s.cancelPost))
-	s.mux.Handle("POST /v1/alerts", s.auth(storage.KeyPublisher, s.createAlert))
-	s.mux.Handle("POST /v1/audience/preview", s.auth(storage.KeyPublisher, s.preview))
-	s.mux.Handle("PUT /v1/areas", s.auth(storage.KeyPublisher, s.putAreas))
+	s := &Server{db: db, pub: pub, log: cfg.Logger, cfg: cfg, mux: http.NewServeMux()}
+	s.mux.Handle("PUT /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.putDevice))
+	s.mux.Handle("GET /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.getDevice))
+	s.mux.Handle("DELETE /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.deleteDevice))
+	s.mux.Handle("POST /v1/posts", s.auth(crier.KeyPublisher, s.createPost))
+	s.mux.Handle("GET /v1/posts/{id}", s.auth(crier.KeyPublisher, s.getPost))
+	s.mux.Handle("DELETE /v1/posts/{id}", s.auth(crier.KeyPublisher, s.cancelPost))
+	s.mux.Handle("POST /v1/alerts", s.auth(crier.KeyPublisher, s.createAlert))
+	s.mux.Handle("POST /v1/audience/preview", s.auth(crier.KeyPublisher, s.preview))
+	s.mux.Handle("PUT /v1/areas", s.auth(crier.KeyPublisher, s.putAreas))
 	s.mux.Handle("GET /v1/areas", s.auth("", s.listAreas))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+		s.writeError(w, crier.Errorf(crier.ENOTFOUND, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return s
+	return s, nil
 }
 
 // ServeHTTP serves the API.
@@ -86,19 +82,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type principalKey struct{}
 
-func principal(ctx context.Context) storage.Principal {
-	p, _ := ctx.Value(principalKey{}).(storage.Principal)
+// principal is who the request speaks for, as auth found it.
+func principal(ctx context.Context) crier.Principal {
+	p, _ := ctx.Value(principalKey{}).(crier.Principal)
 	return p
 }
 
 // auth checks the bearer key and that it is of the kind the endpoint needs
 // ("" for any kind).
-func (s *Server) auth(kind string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+func (s *Server) auth(kind crier.KeyKind, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-			s.writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-				Message: "an Authorization: Bearer <api key> header is required"})
+			s.writeError(w, crier.Errorf(crier.EUNAUTHORIZED, "", "an Authorization: Bearer <api key> header is required"))
 			return
 		}
 		p, err := s.db.Authenticate(r.Context(), strings.TrimSpace(key))
@@ -107,7 +103,7 @@ func (s *Server) auth(kind string, h func(http.ResponseWriter, *http.Request) er
 			return
 		}
 		if kind != "" && p.Kind != kind {
-			s.writeError(w, forbidden("", "this endpoint needs a %s key, not a %s key", kind, p.Kind))
+			s.writeError(w, crier.Forbidden("", "this endpoint needs a %s key, not a %s key", kind, p.Kind))
 			return
 		}
 		if err := h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p))); err != nil {

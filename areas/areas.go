@@ -11,15 +11,13 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/geojson"
 	"github.com/crier-push/crier/storage"
 )
 
 // MaxFeatures bounds one import.
 const MaxFeatures = 10_000
-
-// Error is a rejection naming the feature (its JSON path) and the reason.
-type Error = geojson.Error
 
 // Options say which feature properties give an area its slug and name.
 type Options struct {
@@ -42,7 +40,7 @@ func Parse(raw []byte, opt Options) ([]storage.AreaInput, error) {
 		return nil, err
 	}
 	if len(fs) > MaxFeatures {
-		return nil, &Error{Path: "features", Message: fmt.Sprintf("at most %d features in one import", MaxFeatures)}
+		return nil, crier.Invalid("features", "at most %d features in one import", MaxFeatures)
 	}
 	seen := map[string]int{}
 	out := make([]storage.AreaInput, 0, len(fs))
@@ -50,14 +48,14 @@ func Parse(raw []byte, opt Options) ([]storage.AreaInput, error) {
 		path := fmt.Sprintf("features[%d].properties", i)
 		rawSlug, ok := property(f.Properties, opt.SlugProperty)
 		if !ok {
-			return nil, &Error{Path: path + "." + opt.SlugProperty, Message: "is missing: the slug property must be a string or number on every feature"}
+			return nil, crier.Invalid(path+"."+opt.SlugProperty, "is missing: the slug property must be a string or number on every feature")
 		}
 		slug := Slugify(rawSlug)
 		if slug == "" {
-			return nil, &Error{Path: path + "." + opt.SlugProperty, Message: fmt.Sprintf("%q makes no slug", rawSlug)}
+			return nil, crier.Invalid(path+"."+opt.SlugProperty, "%q makes no slug", rawSlug)
 		}
 		if j, dup := seen[slug]; dup {
-			return nil, &Error{Path: path + "." + opt.SlugProperty, Message: fmt.Sprintf("slug %q is also the slug of features[%d]", slug, j)}
+			return nil, crier.Invalid(path+"."+opt.SlugProperty, "slug %q is also the slug of features[%d]", slug, j)
 		}
 		seen[slug] = i
 		name, ok := property(f.Properties, opt.NameProperty)
@@ -104,7 +102,7 @@ func Slugify(s string) string {
 }
 
 // Import parses and stores the areas in one transaction. A feature PostGIS
-// cannot make a polygon of is an *Error naming it.
+// cannot make a polygon of is a *crier.Error naming it.
 func Import(ctx context.Context, db *storage.DB, tenantID int64, raw []byte, opt Options) ([]storage.AreaInput, error) {
 	in, err := Parse(raw, opt)
 	if err != nil {
@@ -112,7 +110,7 @@ func Import(ctx context.Context, db *storage.DB, tenantID int64, raw []byte, opt
 	}
 	if err := db.ImportAreas(ctx, tenantID, in); err != nil {
 		if ae, ok := err.(*storage.AreaError); ok {
-			return nil, &Error{Path: fmt.Sprintf("features[%d].geometry", ae.Index), Message: ae.Reason}
+			return nil, crier.Invalid(fmt.Sprintf("features[%d].geometry", ae.Index), "%s", ae.Reason)
 		}
 		return nil, err
 	}

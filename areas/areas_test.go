@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/testenv"
 )
 
@@ -89,8 +90,8 @@ func TestImportRepairsOrRejects(t *testing.T) {
 		{"type":"Feature","properties":{"name":"ok"},"geometry":{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]]}},
 		{"type":"Feature","properties":{"name":"flat"},"geometry":{"type":"Polygon","coordinates":[[[10,59],[10.5,59],[11,59],[10,59]]]}}]}`
 	_, err = Import(ctx, db, tn.ID, []byte(flat), Options{SlugProperty: "name"})
-	var ae *Error
-	if !errors.As(err, &ae) || ae.Path != "features[1].geometry" {
+	var ae *crier.Error
+	if !errors.As(err, &ae) || ae.Field != "features[1].geometry" {
 		t.Fatalf("flat ring: %v; want an error naming features[1].geometry", err)
 	}
 	var n int
@@ -103,7 +104,7 @@ func TestImportRepairsOrRejects(t *testing.T) {
 		{"type":"Feature","properties":{"name":"a"},"geometry":{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]]}},
 		{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]]}}]}`
 	_, err = Parse([]byte(dup), Options{SlugProperty: "name"})
-	if !errors.As(err, &ae) || ae.Path != "features[1].properties.name" {
+	if !errors.As(err, &ae) || ae.Field != "features[1].properties.name" {
 		t.Fatalf("duplicate: %v", err)
 	}
 }

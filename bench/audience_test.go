@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/dispatcher"
 	"github.com/crier-push/crier/internal/testenv"
@@ -117,7 +118,7 @@ func seedNorway(b *testing.B, db *storage.DB, n int) (storage.Tenant, []int64) {
 	if t, err = db.CreateTenant(ctx, slug, "Norge", ""); err != nil {
 		b.Fatal(err)
 	}
-	pub, err := db.CreatePublisher(ctx, t.ID, "staten", "Staten", storage.RoleMunicipality)
+	pub, err := db.CreatePublisher(ctx, t.ID, "staten", "Staten", crier.RoleMunicipality)
 	if err != nil {
 		b.Fatal(err)
 	}

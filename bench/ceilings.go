@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/apns"
 	"github.com/crier-push/crier/providers/emulator"
@@ -158,7 +159,7 @@ func newClients(ctx context.Context, emu *emulator.Emulator) (clients, error) {
 func (c clients) message(i int) (sender, providers.Message) {
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	m := providers.Message{PostID: 1, DeviceID: int64(i), Title: "Benchmark", Body: "Til alle innbyggere.",
-		Class: providers.ClassOfficial}
+		Class: crier.ClassOfficial}
 	if i%3 == 2 {
 		m.Token = emulator.APNsToken(ok, uint64(i))
 		return c.apns, m

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -27,7 +26,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
+	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
 )
@@ -624,7 +625,7 @@ func seedTenants(ctx context.Context, db *storage.DB, emu *emulator.Emulator, cf
 				return out, err
 			}
 		}
-		pub, err := db.CreatePublisher(ctx, t.ID, "kommunen", "Kommunen", storage.RoleMunicipality)
+		pub, err := db.CreatePublisher(ctx, t.ID, "kommunen", "Kommunen", crier.RoleMunicipality)
 		if err != nil {
 			return out, err
 		}
@@ -686,30 +687,7 @@ type postStatus struct {
 }
 
 func (c client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	return json.Unmarshal(raw, out)
+	return apiclient.Client{Base: c.base, Key: c.key}.Call(ctx, method, path, body, out)
 }
 
 func (c client) publish(ctx context.Context, post map[string]any) (Scenario, error) {

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/text/encoding/charmap"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/geojson"
 )
 
@@ -110,16 +111,10 @@ type Circle struct {
 	RadiusM  float64
 }
 
-// Error is a rejection, with the element path of the bad value.
-type Error struct {
-	Path    string
-	Message string
-}
-
-func (e *Error) Error() string { return e.Path + ": " + e.Message }
-
-func errorf(path, format string, args ...any) *Error {
-	return &Error{Path: path, Message: fmt.Sprintf(format, args...)}
+// errorf is a rejection naming the element path of the bad value: a
+// *crier.Error, like every reader's.
+func errorf(path, format string, args ...any) *crier.Error {
+	return crier.Invalid(path, format, args...)
 }
 
 // The XML as it comes; Parse checks it and builds an Alert.
@@ -432,7 +427,7 @@ func (x *xmlArea) check(path string) (Area, []string, error) {
 			warnings = append(warnings, warning)
 		}
 		if ring != nil {
-			a.Polygons = append(a.Polygons, [][]geojson.Position{ring})
+			a.Polygons = append(a.Polygons, geojson.Polygon{ring})
 		}
 	}
 	for i, c := range x.Circles {
@@ -454,20 +449,20 @@ func (x *xmlArea) check(path string) (Area, []string, error) {
 // empty polygon or one of fewer than three distinct points is left out,
 // and a ring that does not end where it starts is closed, each with a
 // warning; bad numbers are errors.
-func parsePolygon(path, v string) ([]geojson.Position, string, error) {
+func parsePolygon(path, v string) (geojson.Ring, string, error) {
 	fields := strings.Fields(v)
 	if len(fields) == 0 {
 		return nil, path + ": empty; left out", nil
 	}
-	ring := make([]geojson.Position, 0, len(fields)+1)
+	ring := make(geojson.Ring, 0, len(fields)+1)
 	for i, f := range fields {
 		lat, lon, err := parsePoint(fmt.Sprintf("%s[%d]", path, i), f)
 		if err != nil {
 			return nil, "", err
 		}
-		ring = append(ring, geojson.Position{lon, lat})
+		ring = append(ring, geojson.Point{Lon: lon, Lat: lat})
 	}
-	distinct := map[geojson.Position]bool{}
+	distinct := map[geojson.Point]bool{}
 	for _, p := range ring {
 		distinct[p] = true
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/geojson"
 )
 
@@ -116,7 +117,7 @@ func TestMetNo(t *testing.T) {
 	}
 	// CAP writes latitude first; GeoJSON longitude first.
 	ring := area.Polygons[0][0]
-	if len(ring) != 7 || ring[0] != (geojson.Position{4.9325, 62.217167}) || ring[0] != ring[6] {
+	if len(ring) != 7 || ring[0] != (geojson.Point{Lon: 4.9325, Lat: 62.217167}) || ring[0] != ring[6] {
 		t.Errorf("ring %v", ring)
 	}
 	if len(no.Parameters) != 8 || no.Parameters[2] != (Value{"awareness_level", "2; yellow; Moderate"}) {
@@ -240,11 +241,11 @@ func TestRejects(t *testing.T) {
 				checkInvariants(t, a)
 				return
 			}
-			var ce *Error
+			var ce *crier.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("Parse: %v (%T), want a *cap.Error at %s", err, err, tc.path)
 			}
-			if ce.Path != tc.path || !strings.Contains(ce.Message, tc.msg) {
+			if ce.Field != tc.path || !strings.Contains(ce.Message, tc.msg) {
 				t.Errorf("error %q, want path %s and a message with %q", err, tc.path, tc.msg)
 			}
 		})
@@ -315,7 +316,7 @@ func checkInvariants(t testing.TB, a *Alert) {
 					t.Fatalf("polygon not one closed ring of 4 or more points: %v", p)
 				}
 				for _, pos := range ring {
-					if pos[0] < -180 || pos[0] > 180 || pos[1] < -90 || pos[1] > 90 {
+					if pos.Lon < -180 || pos.Lon > 180 || pos.Lat < -90 || pos.Lat > 90 {
 						t.Fatalf("position %v out of range", pos)
 					}
 				}
@@ -340,7 +341,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, err := Parse(in)
 		if err != nil {
-			var ce *Error
+			var ce *crier.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %v is %T, not *cap.Error", err, err)
 			}
@@ -353,8 +354,8 @@ func FuzzParse(f *testing.F) {
 func TestRootNotAlert(t *testing.T) {
 	in := strings.Replace(strings.Replace(minimal, "<alert ", "<alarm ", 1), "</alert>", "</alarm>", 1)
 	_, err := Parse([]byte(in))
-	var ce *Error
-	if !errors.As(err, &ce) || ce.Path != "alarm" || !strings.Contains(ce.Message, "root element") {
+	var ce *crier.Error
+	if !errors.As(err, &ce) || ce.Field != "alarm" || !strings.Contains(ce.Message, "root element") {
 		t.Errorf("Parse: %v, want the root element named", err)
 	}
 }

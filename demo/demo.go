@@ -6,21 +6,20 @@
 package demo
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
+	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
@@ -95,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 		"body": "Sandefjord kommune sender nå varsler gjennom crier.",
 		"url":  "https://www.sandefjord.kommune.no/", "data": map[string]string{"kind": "welcome"},
 		"external_id": fmt.Sprintf("demo-welcome-%d", time.Now().Unix())}
-	if _, err := c.do(ctx, "POST", "/v1/posts", keys.muni, post, &created); err != nil {
+	if err := c.do(ctx, "POST", "/v1/posts", keys.muni, post, &created); err != nil {
 		return fmt.Errorf("publish demo post: %w", err)
 	}
 	status := fmt.Sprintf("%s/v1/posts/%d", base, created.ID)
@@ -110,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("demo post not delivered within 2 minutes: %v", st.Counts)
 		}
-		if _, err := c.do(ctx, "GET", fmt.Sprintf("/v1/posts/%d", created.ID), keys.muni, nil, &st); err != nil {
+		if err := c.do(ctx, "GET", fmt.Sprintf("/v1/posts/%d", created.ID), keys.muni, nil, &st); err != nil {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -171,11 +170,14 @@ func seed(ctx context.Context, db *storage.DB, emu *emulator.Emulator) (demoKeys
 		Host: emu.APNsHost(), RootCA: emu.CACertPEM()}); err != nil {
 		return keys, err
 	}
-	pubs := map[string]storage.Publisher{}
-	for _, p := range []struct{ slug, name, role string }{
-		{"kommunen", "Sandefjord kommune", storage.RoleMunicipality},
-		{"sandefjord-fotball", "Sandefjord Fotball", storage.RoleOrganisation},
-		{"frivilligsentralen", "Sandefjord Frivilligsentral", storage.RoleOrganisation},
+	pubs := map[string]crier.Publisher{}
+	for _, p := range []struct {
+		slug, name string
+		role       crier.Role
+	}{
+		{"kommunen", "Sandefjord kommune", crier.RoleMunicipality},
+		{"sandefjord-fotball", "Sandefjord Fotball", crier.RoleOrganisation},
+		{"frivilligsentralen", "Sandefjord Frivilligsentral", crier.RoleOrganisation},
 	} {
 		pub, err := db.PublisherBySlug(ctx, t.ID, p.slug)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -237,7 +239,7 @@ func registerDevices(ctx context.Context, c client, appKey string, n int) error 
 		} else {
 			body["provider"], body["token"] = "fcm", emulator.FCMToken(b, fmt.Sprintf("demo%04d", i))
 		}
-		if _, err := c.do(ctx, "PUT", fmt.Sprintf("/v1/devices/demo-%04d", i), appKey, body, nil); err != nil {
+		if err := c.do(ctx, "PUT", fmt.Sprintf("/v1/devices/demo-%04d", i), appKey, body, nil); err != nil {
 			return fmt.Errorf("register demo device %d: %w", i, err)
 		}
 	}
@@ -256,37 +258,6 @@ func pick(rng *rand.Rand, from []string) []string {
 
 type client struct{ base string }
 
-func (c client) do(ctx context.Context, method, path, key string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decode: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
+func (c client) do(ctx context.Context, method, path, key string, body, out any) error {
+	return apiclient.Client{Base: c.base, Key: key}.Call(ctx, method, path, body, out)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/segments"
@@ -28,7 +29,7 @@ func TestEveryMunicipalityCanBeTargeted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := db.CreatePublisher(ctx, tn.ID, "staten", "Staten", storage.RoleMunicipality)
+	pub, err := db.CreatePublisher(ctx, tn.ID, "staten", "Staten", crier.RoleMunicipality)
 	if err != nil {
 		t.Fatal(err)
 	}

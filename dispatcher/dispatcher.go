@@ -15,8 +15,8 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/metrics"
-	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
 )
@@ -104,18 +104,18 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		return fmt.Errorf("dispatch post %d: %w", postID, err)
 	}
 	switch post.State {
-	case storage.PostCancelled, storage.PostSending:
+	case crier.PostCancelled, crier.PostSending:
 		return nil
 	}
 	// A dispatch that finds its post dispatching was interrupted: its sends
 	// may be finishing while it re-reads pages, so they check before sending.
-	resumed := post.State == storage.PostDispatching
+	resumed := post.State == crier.PostDispatching
 	now := d.cfg.Now()
 	aud, err := Audience(post)
 	if err != nil {
 		return fmt.Errorf("dispatch post %d: %w: %w", postID, err, asynq.SkipRetry)
 	}
-	emergency := post.Class == providers.ClassEmergency
+	emergency := post.Class == crier.ClassEmergency
 	opt := storage.SnapshotOptions{Now: now, Emergency: emergency}
 	cursor := post.DispatchCursor
 	if emergency && d.cfg.Holder != nil {
@@ -125,7 +125,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		}
 		defer release()
 	}
-	if emergency && post.State == storage.PostAccepted {
+	if emergency && post.State == crier.PostAccepted {
 		// A head start: the first page of the alert is on its way before
 		// the rest of a large audience is snapshotted.
 		head := opt
@@ -174,7 +174,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		if err != nil {
 			return fmt.Errorf("dispatch post %d: %w", postID, err)
 		}
-		if state == storage.PostCancelled {
+		if state == crier.PostCancelled {
 			d.cfg.Logger.Info("dispatch stopped: post cancelled", slog.Int64("post_id", postID), slog.Int("enqueued", enqueued))
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/crier-push/crier"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -12,29 +13,29 @@ func TestParseGeometryRejections(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name, in string
-		want     Error
+		want     crier.Error
 	}{
-		{"not an object", `[1]`, Error{"g", "must be a GeoJSON Polygon or MultiPolygon object: not a JSON object but array"}},
-		{"point", `{"type":"Point","coordinates":[10,59]}`, Error{"g.type", `must be Polygon or MultiPolygon, not "Point"`}},
-		{"no type", `{"coordinates":[]}`, Error{"g.type", "is required: Polygon or MultiPolygon"}},
-		{"no coordinates", `{"type":"Polygon"}`, Error{"g.coordinates", "is required"}},
-		{"short ring", `{"type":"Polygon","coordinates":[[[10,59],[11,59],[10,59]]]}`, Error{"g.coordinates[0]", "a ring needs at least 4 positions, has 3"}},
-		{"open ring", `{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,60]]]}`, Error{"g.coordinates[0]", "a ring must end where it starts"}},
+		{"not an object", `[1]`, crier.Error{Code: crier.EINVALID, Field: "g", Message: "must be a GeoJSON Polygon or MultiPolygon geometry, not an array"}},
+		{"point", `{"type":"Point","coordinates":[10,59]}`, crier.Error{Code: crier.EINVALID, Field: "g.type", Message: `must be "Polygon" or "MultiPolygon", not "Point"`}},
+		{"no type", `{"coordinates":[]}`, crier.Error{Code: crier.EINVALID, Field: "g.type", Message: `is required: "Polygon" or "MultiPolygon"`}},
+		{"no coordinates", `{"type":"Polygon"}`, crier.Error{Code: crier.EINVALID, Field: "g.coordinates", Message: "is required"}},
+		{"short ring", `{"type":"Polygon","coordinates":[[[10,59],[11,59],[10,59]]]}`, crier.Error{Code: crier.EINVALID, Field: "g.coordinates[0]", Message: "must have at least 4 positions, has 3"}},
+		{"open ring", `{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,60]]]}`, crier.Error{Code: crier.EINVALID, Field: "g.coordinates[0]", Message: "must be closed: the last position must equal the first"}},
 		{"projected", `{"type":"Polygon","coordinates":[[[570000,6550000],[571000,6550000],[571000,6551000],[570000,6550000]]]}`,
-			Error{"g.coordinates[0][0]", "[570000, 6.55e+06] is not a WGS84 [lon, lat] position (lon within ±180, lat within ±90); projected coordinates such as UTM must be reprojected to EPSG:4326"}},
+			crier.Error{Code: crier.EINVALID, Field: "g.coordinates[0][0][0]", Message: "longitude 570000 is outside -180..180; projected coordinates such as UTM must be reprojected to WGS84 (EPSG:4326)"}},
 		{"utm crs", `{"type":"Polygon","crs":{"type":"name","properties":{"name":"EPSG:25832"}},"coordinates":[[[10,59],[11,59],[11,60],[10,59]]]}`,
-			Error{"g.crs", `coordinates must be WGS84 longitude/latitude (CRS84 or EPSG:4326), not "EPSG:25832"; reproject the file first (e.g. ogr2ogr -t_srs EPSG:4326)`}},
-		{"empty multi", `{"type":"MultiPolygon","coordinates":[]}`, Error{"g.coordinates", "must hold at least one polygon"}},
-		{"bad position", `{"type":"MultiPolygon","coordinates":[[[[10,59],[11],[11,60],[10,59]]]]}`, Error{"g.coordinates[0][0][1]", "a position is [lon, lat] (or [lon, lat, alt])"}},
-		{"unknown member", `{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]],"radius":3}`, Error{"g", `must be a GeoJSON Polygon or MultiPolygon object: unknown field "radius"`}},
+			crier.Error{Code: crier.EINVALID, Field: "g.crs", Message: `coordinates must be WGS84 longitude/latitude (CRS84 or EPSG:4326), not "EPSG:25832"; reproject the file first (e.g. ogr2ogr -t_srs EPSG:4326)`}},
+		{"empty multi", `{"type":"MultiPolygon","coordinates":[]}`, crier.Error{Code: crier.EINVALID, Field: "g.coordinates", Message: "must be a non-empty array of polygons"}},
+		{"bad position", `{"type":"MultiPolygon","coordinates":[[[[10,59],[11],[11,60],[10,59]]]]}`, crier.Error{Code: crier.EINVALID, Field: "g.coordinates[0][0][1]", Message: "must be a position [longitude, latitude] (or [longitude, latitude, altitude])"}},
+		{"unknown member", `{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]],"radius":3}`, crier.Error{Code: crier.EINVALID, Field: "g.radius", Message: "unknown key; want type and coordinates"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseGeometry([]byte(c.in), "g")
-			var ge *Error
+			var ge *crier.Error
 			if !errors.As(err, &ge) {
-				t.Fatalf("error %v: want *Error", err)
+				t.Fatalf("error %v: want *crier.Error", err)
 			}
 			if diff := cmp.Diff(c.want, *ge); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
@@ -49,7 +50,7 @@ func TestParseGeometryPolygon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := MultiPolygon{{{{10, 59}, {11, 59}, {11, 60}, {10, 59}}}}
+	want := MultiPolygon{{{{Lon: 10, Lat: 59}, {Lon: 11, Lat: 59}, {Lon: 11, Lat: 60}, {Lon: 10, Lat: 59}}}}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -82,8 +83,8 @@ func TestParseFeatureCollectionNamesTheFeature(t *testing.T) {
 		{"type":"Feature","properties":{"name":"a"},"geometry":{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]]}},
 		{"type":"Feature","properties":{"name":"b"},"geometry":{"type":"LineString","coordinates":[[10,59],[11,59]]}}]}`
 	_, err := ParseFeatureCollection([]byte(in))
-	var ge *Error
-	if !errors.As(err, &ge) || ge.Path != "features[1].geometry.type" {
+	var ge *crier.Error
+	if !errors.As(err, &ge) || ge.Field != "features[1].geometry.type" {
 		t.Fatalf("error %v: want one naming features[1].geometry.type", err)
 	}
 }
@@ -95,8 +96,8 @@ func FuzzParseFeatureCollection(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fs, err := ParseFeatureCollection(raw)
 		if err != nil {
-			var ge *Error
-			if !errors.As(err, &ge) || ge.Path == "" || ge.Message == "" {
+			var ge *crier.Error
+			if !errors.As(err, &ge) || ge.Field == "" || ge.Message == "" {
 				t.Fatalf("rejection %v is not a clear *Error", err)
 			}
 			return

@@ -11,20 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crier-push/crier"
 )
 
 // Names of the providers, as stored on devices.
 const (
 	FCM  = "fcm"
 	APNs = "apns"
-)
-
-// Classes of posts. They choose the queue, the Android notification channel and
-// the iOS interruption level.
-const (
-	ClassCommunity = "community"
-	ClassOfficial  = "official"
-	ClassEmergency = "emergency"
 )
 
 // Message is one push to one device, as the worker hands it to a provider.
@@ -38,7 +32,7 @@ type Message struct {
 	URL   string
 	Data  map[string]string
 
-	Class       string
+	Class       crier.Class
 	CollapseKey string
 	// ExpiresAt is zero when the post does not expire.
 	ExpiresAt time.Time
@@ -122,7 +116,7 @@ func KindOf(err error) Kind {
 // post. name prefixes the error ("fcm", "apns").
 func Check(name string, m Message, now time.Time) error {
 	switch m.Class {
-	case ClassCommunity, ClassOfficial, ClassEmergency:
+	case crier.ClassCommunity, crier.ClassOfficial, crier.ClassEmergency:
 	default:
 		return &Error{Kind: Invalid, Reason: "unknown_class", Err: fmt.Errorf("%s: unknown class %q", name, m.Class)}
 	}

@@ -78,7 +78,7 @@ func (c *compiler) node(b *strings.Builder, e *Expr) {
 	case KindDevice:
 		fmt.Fprintf(b, "d.installation_id = ANY(%s)", c.arg(e.devices, "text[]"))
 	case KindWithin:
-		g := fmt.Sprintf("(SELECT ST_GeomFromWKB(%s, 4326))", c.arg(e.geom.wkb(), "bytea"))
+		g := fmt.Sprintf("(SELECT ST_GeomFromWKB(%s, 4326))", c.arg(wkb(e.geom), "bytea"))
 		c.located(b, g)
 	case KindArea:
 		g := fmt.Sprintf("(SELECT COALESCE((SELECT a.geom FROM areas a WHERE a.tenant_id = %s AND a.slug = %s), 'SRID=4326;MULTIPOLYGON EMPTY'::geometry))",

@@ -1,6 +1,9 @@
 package segments
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Post is what the default audience rule needs of a post.
 type Post struct {
@@ -45,4 +48,30 @@ func DefaultRule(p Post) *Expr {
 		return p.Target
 	}
 	return And(rule, p.Target)
+}
+
+// Audience is who a post is for, from its stored target and segment
+// (normalised expressions, nil for none): the segment if it has one, else
+// the default rule; either narrowed by the target. The dispatcher's
+// snapshot and a publisher's preview both compile this, so a preview
+// counts what a dispatch would send.
+func Audience(p Post, target, segment []byte) (*Expr, error) {
+	if target != nil {
+		t, err := Parse(target, Options{Root: "target"})
+		if err != nil {
+			return nil, fmt.Errorf("stored target: %w", err)
+		}
+		p.Target = t
+	}
+	if segment == nil {
+		return DefaultRule(p), nil
+	}
+	seg, err := Parse(segment, Options{})
+	if err != nil {
+		return nil, fmt.Errorf("stored segment: %w", err)
+	}
+	if p.Target != nil {
+		return And(seg, p.Target), nil
+	}
+	return seg, nil
 }

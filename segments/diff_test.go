@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/segments"
 	"github.com/crier-push/crier/storage"
@@ -95,7 +96,7 @@ func newWorld(t *testing.T, r *rand.Rand, nDevices int) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pub, err := db.CreatePublisher(ctx, tn.ID, "kommune", "Kommune", storage.RoleMunicipality)
+		pub, err := db.CreatePublisher(ctx, tn.ID, "kommune", "Kommune", crier.RoleMunicipality)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -116,7 +116,7 @@ func (n *enode) match(d *Device) bool {
 		}
 		for _, p := range d.Places {
 			if e.kind == KindNear {
-				if sphereDistance(p, Point{e.circle.Lon, e.circle.Lat}) <= e.circle.RadiusM {
+				if sphereDistance(p, Point{Lon: e.circle.Lon, Lat: e.circle.Lat}) <= e.circle.RadiusM {
 					return true
 				}
 			} else if n.shape != nil && n.shape.locate(p) >= 0 {

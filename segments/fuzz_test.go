@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/segments"
 )
 
@@ -26,14 +27,17 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s), false)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, organisation bool) {
-		opt := segments.Options{Organisation: organisation, OwnFeeds: []string{"fotball"}}
+		opt := segments.Options{OwnFeeds: []string{"fotball"}}
+		if organisation {
+			opt.Principal = orgPrincipal
+		}
 		e, err := segments.Parse(data, opt)
 		if err != nil {
-			var pe *segments.Error
+			var pe *crier.Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("rejection %v (%T) is not an *Error", err, err)
 			}
-			if pe.Path == "" || pe.Message == "" {
+			if pe.Field == "" || pe.Message == "" {
 				t.Fatalf("rejection without path or message: %#v", pe)
 			}
 			return

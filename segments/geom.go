@@ -7,22 +7,18 @@ import (
 	"math"
 	"math/big"
 	"sort"
+
+	"github.com/crier-push/crier/geojson"
 )
 
-// Point is a WGS84 position in degrees.
-type Point struct {
-	Lon, Lat float64
-}
-
-// Ring is a closed ring of positions: the first equals the last.
-type Ring []Point
-
-// Polygon is a shell followed by its holes.
-type Polygon []Ring
-
-// MultiPolygon is a set of polygons: an area's or a within target's
-// geometry.
-type MultiPolygon []Polygon
+// The geometry types are geojson's, the one reader's: a within node's and
+// an area's geometry.
+type (
+	Point        = geojson.Point
+	Ring         = geojson.Ring
+	Polygon      = geojson.Polygon
+	MultiPolygon = geojson.MultiPolygon
+)
 
 // Circle is a near target: every point within RadiusM metres of the centre
 // on the sphere.
@@ -244,7 +240,7 @@ func boundaryEntersInterior(a, b *shape) bool {
 				}
 				continue
 			}
-			if b.locate(Point{(p.Lon + q.Lon) / 2, (p.Lat + q.Lat) / 2}) == 1 {
+			if b.locate(Point{Lon: (p.Lon + q.Lon) / 2, Lat: (p.Lat + q.Lat) / 2}) == 1 {
 				return true
 			}
 		}
@@ -253,7 +249,7 @@ func boundaryEntersInterior(a, b *shape) bool {
 }
 
 // vertexCount is the number of positions in a geometry.
-func (mp MultiPolygon) vertexCount() int {
+func vertexCount(mp MultiPolygon) int {
 	n := 0
 	for _, p := range mp {
 		for _, r := range p {
@@ -267,7 +263,7 @@ func (mp MultiPolygon) vertexCount() int {
 // are simple, no two rings touch or cross, holes lie inside their shell and
 // the polygons' interiors are disjoint. It returns the path suffix of the
 // offending ring (".coordinates[i][j]") and a message.
-func (mp MultiPolygon) validate(multi bool) (string, string) {
+func validate(mp MultiPolygon, multi bool) (string, string) {
 	ringPath := func(pi, ri int) string {
 		if multi {
 			return fmt.Sprintf(".coordinates[%d][%d]", pi, ri)
@@ -386,7 +382,7 @@ const (
 	wkbMultiPolygon = 6
 )
 
-func (mp MultiPolygon) wkb() []byte {
+func wkb(mp MultiPolygon) []byte {
 	n := 9
 	for _, p := range mp {
 		n += 9
@@ -496,7 +492,7 @@ func (r *wkbReader) polygon(o binary.ByteOrder) Polygon {
 		}
 		ring := make(Ring, m)
 		for j := range ring {
-			ring[j] = Point{math.Float64frombits(o.Uint64(r.take(8))), math.Float64frombits(o.Uint64(r.take(8)))}
+			ring[j] = Point{Lon: math.Float64frombits(o.Uint64(r.take(8))), Lat: math.Float64frombits(o.Uint64(r.take(8)))}
 		}
 		p = append(p, ring)
 	}

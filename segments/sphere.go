@@ -80,7 +80,7 @@ func (s *shape) containsOnSphere(p Point) bool {
 // nearShape reports whether the shape, as geography, comes within the
 // circle: ST_DWithin(geom::geography, centre::geography, radius, false).
 func (s *shape) nearShape(c Circle) bool {
-	centre := Point{c.Lon, c.Lat}
+	centre := Point{Lon: c.Lon, Lat: c.Lat}
 	limit := c.RadiusM / EarthRadius
 	for _, e := range s.edges {
 		if arcAngle(centre, e.a, e.b) <= limit {

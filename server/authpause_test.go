@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
@@ -46,7 +47,7 @@ func TestBrokenCredentialsPauseOneTenant(t *testing.T) {
 		Topic: "no.larvik.app", Host: s.emu.APNsHost(), RootCA: s.emu.CACertPEM()}); err != nil {
 		t.Fatal(err)
 	}
-	otherMuni, err := s.db.CreatePublisher(ctx, other.ID, "kommunen", "Larvik kommune", storage.RoleMunicipality)
+	otherMuni, err := s.db.CreatePublisher(ctx, other.ID, "kommunen", "Larvik kommune", crier.RoleMunicipality)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
-	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
 )
 
@@ -73,7 +73,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := db.SetFCM(ctx, tn.ID, "p", sa, emu.FCMEndpoint()); err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := db.CreatePublisher(ctx, tn.ID, "k", "K", storage.RoleMunicipality)
+	pub, _ := db.CreatePublisher(ctx, tn.ID, "k", "K", crier.RoleMunicipality)
 	feed, _ := db.CreateFeed(ctx, tn.ID, pub.ID, "f", "F", true)
 	// Every push takes 1.5 s: the shutdown comes while all are in flight.
 	const n = 5

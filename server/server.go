@@ -23,6 +23,7 @@ import (
 	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/dispatcher"
 	"github.com/crier-push/crier/metrics"
+	"github.com/crier-push/crier/publish"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
 	"github.com/crier-push/crier/worker"
@@ -156,8 +157,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
-		handler := api.New(db, s.client, api.Config{Logger: cfg.Logger,
+		pub, err := publish.New(db, s.client, publish.Config{Logger: cfg.Logger})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		handler, err := api.New(db, pub, api.Config{Logger: cfg.Logger,
 			Ready: map[string]api.Pinger{"postgres": db, "redis": redisPinger{rc}}})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.met.Handler())
 		mux.Handle("/", handler)

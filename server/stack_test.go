@@ -1,12 +1,9 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -14,6 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
@@ -29,8 +28,8 @@ type stack struct {
 	emu      *emulator.Emulator
 	base     string
 	tenant   storage.Tenant
-	muni     storage.Publisher
-	org      storage.Publisher
+	muni     crier.Publisher
+	org      crier.Publisher
 	appKey   string
 	muniKey  string
 	orgKey   string
@@ -98,9 +97,9 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 		}
 	}
 	s.tenant, s.muni = testenv.EmulatorTenant(t, db, emu)
-	s.org, err = db.CreatePublisher(ctx, s.tenant.ID, "sandefjord-fotball", "Sandefjord Fotball", storage.RoleOrganisation)
+	s.org, err = db.CreatePublisher(ctx, s.tenant.ID, "sandefjord-fotball", "Sandefjord Fotball", crier.RoleOrganisation)
 	must(err)
-	other, err := db.CreatePublisher(ctx, s.tenant.ID, "korpset", "Byens Musikkorps", storage.RoleOrganisation)
+	other, err := db.CreatePublisher(ctx, s.tenant.ID, "korpset", "Byens Musikkorps", crier.RoleOrganisation)
 	must(err)
 	s.appKey, err = db.NewAPIKey(ctx, s.tenant.ID, nil, "app")
 	must(err)
@@ -116,43 +115,17 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 // do sends a JSON request and decodes the JSON answer into out (if not nil).
 func (s *stack) do(method, path, key string, body any, out any) int {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	default:
-		buf, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequest(method, s.base+path, rd)
+	status, err := apiclient.Client{Base: s.base, Key: key}.Do(context.Background(), method, path, body, out)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			s.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
-		}
-	}
-	return resp.StatusCode
+	return status
+}
+
+// send makes a request with a raw body and headers and returns the status,
+// the answer's headers and body.
+func (s *stack) send(method, path string, header http.Header, body string) (int, http.Header, []byte, error) {
+	return apiclient.Client{Base: s.base}.Send(context.Background(), method, path, header, body)
 }
 
 // eventually polls f until it returns nil or the deadline passes.
@@ -172,8 +145,6 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 }
 
 var errNotYet = errors.New("not yet")
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // insertDevices adds n devices following the feeds straight into the
 // database (quicker than the API for big audiences): two in three FCM, one
@@ -243,4 +214,22 @@ func deref[T any](p *T) any {
 		return nil
 	}
 	return *p
+}
+
+// createFeed creates a feed or fails the test.
+func createFeed(t *testing.T, s *stack, publisherID int64, slug string) crier.Feed {
+	t.Helper()
+	f, err := s.db.CreateFeed(context.Background(), s.tenant.ID, publisherID, slug, slug, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// on returns the stack reporting to t, for use in subtests: s.do must fail
+// the subtest that called it, from that subtest's goroutine.
+func (s *stack) on(t *testing.T) *stack {
+	c := *s
+	c.t = t
+	return &c
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers/emulator"
-	"github.com/crier-push/crier/storage"
 )
 
 // Homes inside three Vestfold municipalities.
@@ -64,11 +64,12 @@ func TestTargeting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, b := s.putRaw("/v1/areas?slug_property=kommunenavn&name_property=kommunenavn", s.muniKey, vestfold); code != http.StatusOK {
-		t.Fatalf("areas: %d %s", code, b)
+	if code, _, b, err := s.send("PUT", "/v1/areas?slug_property=kommunenavn&name_property=kommunenavn",
+		http.Header{"Authorization": {"Bearer " + s.muniKey}}, string(vestfold)); err != nil || code != http.StatusOK {
+		t.Fatalf("areas: %d %s %v", code, b, err)
 	}
 	for _, f := range []struct {
-		pub       storage.Publisher
+		pub       crier.Publisher
 		slug      string
 		mandatory bool
 	}{{s.org, "fotball", false}, {s.muni, "viktig", true}, {s.muni, "nyheter", false}} {

@@ -6,26 +6,24 @@ import (
 	"fmt"
 	"slices"
 	"time"
-)
 
-// Delivery states.
-const (
-	DeliveryPending   = "pending"
-	DeliverySent      = "sent"
-	DeliveryFailed    = "failed"
-	DeliveryDeadToken = "dead_token"
-	DeliveryDeferred  = "deferred"
-	DeliverySkipped   = "skipped"
-	DeliveryCancelled = "cancelled"
-	DeliveryExpired   = "expired"
+	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/segments"
 )
 
 // Audience is a compiled audience condition over the devices table (alias
-// d): SQL text with $n placeholders numbered from ArgBase+1, and their
-// values. Only the segments package builds one.
+// d): SQL text with $n placeholders numbered from 5, and their values.
+// Only the segments package builds its SQL (CompileAudience).
 type Audience struct {
 	Where string
 	Args  []any
+}
+
+// CompileAudience compiles an audience expression for the statements of
+// Snapshot and CountAudience: the tenant id is $2, and $1 to $4 are theirs.
+func CompileAudience(e *segments.Expr) Audience {
+	c := segments.Compile(e, segments.Params{TenantParam: 2, ArgBase: 4})
+	return Audience{Where: c.SQL, Args: c.Args}
 }
 
 // SnapshotOptions say how a post's audience is narrowed beyond its segment.
@@ -51,18 +49,18 @@ type SnapshotOptions struct {
 // The audience's placeholders must start at $5: $1 is the post id, $2 the
 // tenant id, $3 the feed id and $4 the time of the snapshot.
 func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOptions) (int, error) {
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
 
-	var state string
+	var state crier.PostState
 	var audience *int
 	if err := tx.QueryRow(ctx, `SELECT state, audience FROM posts WHERE id = $1 FOR UPDATE`, p.ID).Scan(&state, &audience); err != nil {
 		return 0, notFound(err, fmt.Sprintf("snapshot post %d", p.ID))
 	}
-	if state != PostAccepted {
+	if state != crier.PostAccepted {
 		if audience == nil {
 			return 0, nil
 		}
@@ -122,7 +120,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE posts SET state = $2, audience = $3, snapshot_at = clock_timestamp() WHERE id = $1`,
-		p.ID, PostDispatching, n); err != nil {
+		p.ID, crier.PostDispatching, n); err != nil {
 		return 0, fmt.Errorf("snapshot post %d: mark dispatching: %w", p.ID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -131,7 +129,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	// A large snapshot changes the table more than autovacuum notices in
 	// time; fresh statistics keep the paging's plans right.
 	if n >= 50_000 {
-		if _, err := db.Pool.Exec(ctx, `ANALYZE deliveries`); err != nil {
+		if _, err := db.pool.Exec(ctx, `ANALYZE deliveries`); err != nil {
 			return n, fmt.Errorf("snapshot post %d: analyze: %w", p.ID, err)
 		}
 	}
@@ -160,7 +158,7 @@ func (db *DB) CountAudience(ctx context.Context, tenantID, feedID int64, aud Aud
 	}
 	args := append([]any{nil, tenantID, feedID, nil}, aud.Args...)
 	var c AudienceCount
-	err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE d.platform = 'android'),
+	err := db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE d.platform = 'android'),
 		count(*) FILTER (WHERE d.platform = 'ios')
 		FROM devices d WHERE $1::bigint IS NULL AND $4::timestamptz IS NULL AND d.tenant_id = $2 AND d.active `+eligible+`
 		AND (`+aud.Where+`)`, args...).Scan(&c.Total, &c.Android, &c.IOS)
@@ -187,7 +185,7 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 	// The page is cut from the primary key's order first and only then
 	// joined, so that the plan stays a short index range scan whatever the
 	// statistics say.
-	rows, err := db.Pool.Query(ctx, `SELECT p.device_id, p.provider, d.token, p.not_before
+	rows, err := db.pool.Query(ctx, `SELECT p.device_id, p.provider, d.token, p.not_before
 		FROM (SELECT device_id, provider, not_before FROM deliveries
 		      WHERE post_id = $1 AND device_id > $2 AND state IN ('pending', 'deferred')
 		      ORDER BY device_id LIMIT $3) p
@@ -215,7 +213,7 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 		return nil, fmt.Errorf("pending deliveries of post %d: %w", postID, err)
 	}
 	if len(gone) > 0 {
-		if _, err := db.Pool.Exec(ctx, `UPDATE deliveries SET state = 'skipped', reason = 'device_removed',
+		if _, err := db.pool.Exec(ctx, `UPDATE deliveries SET state = 'skipped', reason = 'device_removed',
 			updated_at = now() WHERE post_id = $1 AND device_id = ANY($2) AND state IN ('pending', 'deferred')`, postID, gone); err != nil {
 			return nil, fmt.Errorf("skip removed devices of post %d: %w", postID, err)
 		}
@@ -226,9 +224,9 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 // AdvanceDispatch records how far a dispatch has enqueued, so a dispatch
 // that is interrupted resumes from there, and returns the post's state: a
 // dispatch stops when its post was cancelled meanwhile.
-func (db *DB) AdvanceDispatch(ctx context.Context, postID, cursor int64) (string, error) {
-	var state string
-	if err := db.Pool.QueryRow(ctx, `UPDATE posts SET dispatch_cursor = greatest(dispatch_cursor, $2) WHERE id = $1
+func (db *DB) AdvanceDispatch(ctx context.Context, postID, cursor int64) (crier.PostState, error) {
+	var state crier.PostState
+	if err := db.pool.QueryRow(ctx, `UPDATE posts SET dispatch_cursor = greatest(dispatch_cursor, $2) WHERE id = $1
 		RETURNING state`, postID, cursor).Scan(&state); err != nil {
 		return "", notFound(err, fmt.Sprintf("advance dispatch of post %d", postID))
 	}
@@ -237,7 +235,7 @@ func (db *DB) AdvanceDispatch(ctx context.Context, postID, cursor int64) (string
 
 // FinishDispatch marks a post as sending: every delivery is enqueued.
 func (db *DB) FinishDispatch(ctx context.Context, postID int64) error {
-	if _, err := db.Pool.Exec(ctx, `UPDATE posts SET state = 'sending', dispatched_at = now()
+	if _, err := db.pool.Exec(ctx, `UPDATE posts SET state = 'sending', dispatched_at = now()
 		WHERE id = $1 AND state = 'dispatching'`, postID); err != nil {
 		return fmt.Errorf("finish dispatch of post %d: %w", postID, err)
 	}
@@ -250,7 +248,7 @@ type Outcome struct {
 	DeviceID int64
 	// State is the delivery's new state; pending for an attempt that will be
 	// retried.
-	State             string
+	State             crier.DeliveryState
 	Reason            string
 	Error             string
 	ProviderMessageID string
@@ -275,12 +273,12 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	states, reasons, errs, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	incs := make([]int32, n)
 	for i, o := range outs {
-		posts[i], devices[i], states[i], reasons[i], errs[i], ids[i] = o.PostID, o.DeviceID, o.State, o.Reason, o.Error, o.ProviderMessageID
+		posts[i], devices[i], states[i], reasons[i], errs[i], ids[i] = o.PostID, o.DeviceID, string(o.State), o.Reason, o.Error, o.ProviderMessageID
 		if o.CountAttempt {
 			incs[i] = 1
 		}
 	}
-	_, err := db.Pool.Exec(ctx, `UPDATE deliveries d SET state = u.state, reason = u.reason, last_error = u.err,
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET state = u.state, reason = u.reason, last_error = u.err,
 			provider_message_id = u.mid, attempts = d.attempts + u.inc,
 			sent_at = CASE WHEN u.state = 'sent' THEN now() ELSE d.sent_at END, updated_at = now()
 		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
@@ -297,7 +295,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 // (pending or deferred).
 func (db *DB) DeliveryOpen(ctx context.Context, postID, deviceID int64) (bool, error) {
 	var open bool
-	err := db.Pool.QueryRow(ctx, `SELECT state IN ('pending', 'deferred') FROM deliveries
+	err := db.pool.QueryRow(ctx, `SELECT state IN ('pending', 'deferred') FROM deliveries
 		WHERE post_id = $1 AND device_id = $2`, postID, deviceID).Scan(&open)
 	if err != nil {
 		return false, notFound(err, fmt.Sprintf("delivery %d/%d", postID, deviceID))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/crier-push/crier"
 )
 
 // Place is a named point a resident cares about.
@@ -19,8 +21,8 @@ type Device struct {
 	ID             int64
 	TenantID       int64
 	InstallationID string
-	Provider       string
-	Platform       string
+	Provider       crier.Provider
+	Platform       crier.Platform
 	Token          string
 	Locale         string
 	TimeZone       string
@@ -60,7 +62,7 @@ func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 
 // DeviceByInstallation finds a device of a tenant by its installation id.
 func (db *DB) DeviceByInstallation(ctx context.Context, tenantID int64, installationID string) (Device, error) {
-	d, err := scanDevice(db.Pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices
+	d, err := scanDevice(db.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices
 		WHERE tenant_id = $1 AND installation_id = $2`, tenantID, installationID))
 	if err != nil {
 		return Device{}, notFound(err, fmt.Sprintf("device %q", installationID))
@@ -79,7 +81,7 @@ func (db *DB) PutDevice(ctx context.Context, d Device) (Device, error) {
 	if err != nil {
 		return Device{}, fmt.Errorf("put device: encode places: %w", err)
 	}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return Device{}, fmt.Errorf("put device: %w", err)
 	}
@@ -130,7 +132,7 @@ func nonNil[T any](s []T) []T {
 
 // DeleteDevice removes a device of a tenant.
 func (db *DB) DeleteDevice(ctx context.Context, tenantID int64, installationID string) error {
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2`,
+	tag, err := db.pool.Exec(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2`,
 		tenantID, installationID)
 	if err != nil {
 		return fmt.Errorf("delete device %q: %w", installationID, err)
@@ -144,7 +146,7 @@ func (db *DB) DeleteDevice(ctx context.Context, tenantID int64, installationID s
 // DeactivateDevice marks a device's token dead, but only if the device still
 // has that token: a token the app rotated in the meantime stays active.
 func (db *DB) DeactivateDevice(ctx context.Context, deviceID int64, token, reason string) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE devices SET active = false, deactivated_at = now(),
+	_, err := db.pool.Exec(ctx, `UPDATE devices SET active = false, deactivated_at = now(),
 		deactivated_reason = $3, updated_at = now() WHERE id = $1 AND token = $2 AND active`,
 		deviceID, token, reason)
 	if err != nil {

@@ -7,17 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/jackc/pgx/v5"
-)
-
-// Post states. A post is accepted, snapshotted into deliveries while
-// dispatching, then sending until every delivery has an outcome; or
-// cancelled.
-const (
-	PostAccepted    = "accepted"
-	PostDispatching = "dispatching"
-	PostSending     = "sending"
-	PostCancelled   = "cancelled"
 )
 
 // Post is a message from a feed.
@@ -32,7 +23,7 @@ type Post struct {
 	URL         string
 	Data        map[string]string
 	Tags        []string
-	Class       string
+	Class       crier.Class
 	// Target and Segment are the post's targeting as normalised segment
 	// expressions (JSON), nil when the post has none.
 	Target         []byte
@@ -40,7 +31,7 @@ type Post struct {
 	CollapseKey    string
 	PublishAt      time.Time
 	ExpiresAt      *time.Time
-	State          string
+	State          crier.PostState
 	Audience       *int
 	DispatchCursor int64
 	CreatedAt      time.Time
@@ -92,7 +83,7 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 		publishAt = time.Now()
 	}
 	var id int64
-	err = db.Pool.QueryRow(ctx, `INSERT INTO posts (tenant_id, feed_id, publisher_id, external_id, title, body,
+	err = db.pool.QueryRow(ctx, `INSERT INTO posts (tenant_id, feed_id, publisher_id, external_id, title, body,
 		url, data, tags, class, collapse_key, publish_at, expires_at, target, segment)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (publisher_id, external_id) DO NOTHING RETURNING id`,
@@ -100,7 +91,7 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 		p.CollapseKey, publishAt, p.ExpiresAt, jsonOrNull(p.Target), jsonOrNull(p.Segment)).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		err = db.Pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
+		err = db.pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
 			p.PublisherID, p.ExternalID).Scan(&id)
 		if err != nil {
 			return Post{}, false, notFound(err, fmt.Sprintf("post with external id %q", p.ExternalID))
@@ -116,7 +107,7 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 
 // Post loads a post of a tenant.
 func (db *DB) Post(ctx context.Context, tenantID, id int64) (Post, error) {
-	p, err := scanPost(db.Pool.QueryRow(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
+	p, err := scanPost(db.pool.QueryRow(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
 		WHERE p.tenant_id = $1 AND p.id = $2`, tenantID, id))
 	if err != nil {
 		return Post{}, notFound(err, fmt.Sprintf("post %d", id))
@@ -128,7 +119,7 @@ func (db *DB) Post(ctx context.Context, tenantID, id int64) (Post, error) {
 // created with.
 func (db *DB) PostIDByExternalID(ctx context.Context, publisherID int64, externalID string) (int64, error) {
 	var id int64
-	err := db.Pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
+	err := db.pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
 		publisherID, externalID).Scan(&id)
 	if err != nil {
 		return 0, notFound(err, fmt.Sprintf("post with external id %q", externalID))
@@ -139,7 +130,7 @@ func (db *DB) PostIDByExternalID(ctx context.Context, publisherID int64, externa
 // PostByID loads a post whatever its tenant; for the dispatcher and workers,
 // whose tasks carry only ids.
 func (db *DB) PostByID(ctx context.Context, id int64) (Post, error) {
-	p, err := scanPost(db.Pool.QueryRow(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
+	p, err := scanPost(db.pool.QueryRow(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
 		WHERE p.id = $1`, id))
 	if err != nil {
 		return Post{}, notFound(err, fmt.Sprintf("post %d", id))
@@ -149,27 +140,29 @@ func (db *DB) PostByID(ctx context.Context, id int64) (Post, error) {
 
 // Progress is what became of a post's deliveries.
 type Progress struct {
-	Counts      map[string]int
+	Counts      map[crier.DeliveryState]int
 	Total       int
 	FirstSentAt *time.Time
 	LastSentAt  *time.Time
 }
 
 // Pending reports how many deliveries have no final outcome yet.
-func (p Progress) Pending() int { return p.Counts["pending"] + p.Counts["deferred"] }
+func (p Progress) Pending() int {
+	return p.Counts[crier.DeliveryPending] + p.Counts[crier.DeliveryDeferred]
+}
 
 // PostProgress counts a post's deliveries by state, from the counts the
 // deliveries' triggers keep (migration 0004).
 func (db *DB) PostProgress(ctx context.Context, postID int64) (Progress, error) {
-	pr := Progress{Counts: map[string]int{}}
-	rows, err := db.Pool.Query(ctx, `SELECT state, sum(n)::bigint, min(first_sent_at), max(last_sent_at)
+	pr := Progress{Counts: map[crier.DeliveryState]int{}}
+	rows, err := db.pool.Query(ctx, `SELECT state, sum(n)::bigint, min(first_sent_at), max(last_sent_at)
 		FROM delivery_counts WHERE post_id = $1 GROUP BY state HAVING sum(n) > 0`, postID)
 	if err != nil {
 		return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var state string
+		var state crier.DeliveryState
 		var n int
 		var first, last *time.Time
 		if err := rows.Scan(&state, &n, &first, &last); err != nil {
@@ -208,17 +201,17 @@ var ErrAlreadyDelivered = errors.New("post already delivered")
 // and skip its remaining tasks. It returns how many deliveries it cancelled;
 // cancelling a cancelled post again cancels nothing.
 func (db *DB) CancelPost(ctx context.Context, tenantID, postID int64) (int, error) {
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("cancel post %d: %w", postID, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
-	var state string
+	var state crier.PostState
 	if err := tx.QueryRow(ctx, `SELECT state FROM posts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
 		tenantID, postID).Scan(&state); err != nil {
 		return 0, notFound(err, fmt.Sprintf("cancel post %d", postID))
 	}
-	if state == PostCancelled {
+	if state == crier.PostCancelled {
 		return 0, nil
 	}
 	tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'cancelled', reason = 'post_cancelled', updated_at = now()
@@ -226,7 +219,7 @@ func (db *DB) CancelPost(ctx context.Context, tenantID, postID int64) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("cancel post %d: %w", postID, err)
 	}
-	if tag.RowsAffected() == 0 && state == PostSending {
+	if tag.RowsAffected() == 0 && state == crier.PostSending {
 		return 0, fmt.Errorf("cancel post %d: %w", postID, ErrAlreadyDelivered)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE posts SET state = 'cancelled', cancelled_at = now() WHERE id = $1`, postID); err != nil {

@@ -4,82 +4,58 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/crier-push/crier"
 	"github.com/jackc/pgx/v5"
 )
 
-// Publisher roles.
-const (
-	RoleMunicipality = "municipality"
-	RoleOrganisation = "organisation"
-)
-
-// Publisher is who sends: the municipality or an organisation.
-type Publisher struct {
-	ID       int64
-	TenantID int64
-	Slug     string
-	Name     string
-	Role     string
-}
-
-// Feed is a publisher's channel.
-type Feed struct {
-	ID          int64
-	TenantID    int64
-	PublisherID int64
-	Slug        string
-	Name        string
-	Mandatory   bool
-}
-
 // CreatePublisher creates a publisher of a tenant.
-func (db *DB) CreatePublisher(ctx context.Context, tenantID int64, slug, name, role string) (Publisher, error) {
-	p := Publisher{TenantID: tenantID, Slug: slug, Name: name, Role: role}
-	err := db.Pool.QueryRow(ctx,
+func (db *DB) CreatePublisher(ctx context.Context, tenantID int64, slug, name string, role crier.Role) (crier.Publisher, error) {
+	p := crier.Publisher{TenantID: tenantID, Slug: slug, Name: name, Role: role}
+	err := db.pool.QueryRow(ctx,
 		`INSERT INTO publishers (tenant_id, slug, name, role) VALUES ($1, $2, $3, $4) RETURNING id`,
 		tenantID, slug, name, role).Scan(&p.ID)
 	if isUniqueViolation(err) {
-		return Publisher{}, fmt.Errorf("create publisher %q: %w", slug, ErrConflict)
+		return crier.Publisher{}, fmt.Errorf("create publisher %q: %w", slug, ErrConflict)
 	}
 	if err != nil {
-		return Publisher{}, fmt.Errorf("create publisher %q: %w", slug, err)
+		return crier.Publisher{}, fmt.Errorf("create publisher %q: %w", slug, err)
 	}
 	return p, nil
 }
 
 // PublisherBySlug finds a publisher of a tenant.
-func (db *DB) PublisherBySlug(ctx context.Context, tenantID int64, slug string) (Publisher, error) {
-	var p Publisher
-	err := db.Pool.QueryRow(ctx, `SELECT id, tenant_id, slug, name, role FROM publishers
+func (db *DB) PublisherBySlug(ctx context.Context, tenantID int64, slug string) (crier.Publisher, error) {
+	var p crier.Publisher
+	err := db.pool.QueryRow(ctx, `SELECT id, tenant_id, slug, name, role FROM publishers
 		WHERE tenant_id = $1 AND slug = $2`, tenantID, slug).Scan(&p.ID, &p.TenantID, &p.Slug, &p.Name, &p.Role)
 	if err != nil {
-		return Publisher{}, notFound(err, fmt.Sprintf("publisher %q", slug))
+		return crier.Publisher{}, notFound(err, fmt.Sprintf("publisher %q", slug))
 	}
 	return p, nil
 }
 
 // CreateFeed creates a feed owned by a publisher of the tenant.
-func (db *DB) CreateFeed(ctx context.Context, tenantID, publisherID int64, slug, name string, mandatory bool) (Feed, error) {
-	f := Feed{TenantID: tenantID, PublisherID: publisherID, Slug: slug, Name: name, Mandatory: mandatory}
-	err := db.Pool.QueryRow(ctx, `INSERT INTO feeds (tenant_id, publisher_id, slug, name, mandatory)
+func (db *DB) CreateFeed(ctx context.Context, tenantID, publisherID int64, slug, name string, mandatory bool) (crier.Feed, error) {
+	f := crier.Feed{TenantID: tenantID, PublisherID: publisherID, Slug: slug, Name: name, Mandatory: mandatory}
+	err := db.pool.QueryRow(ctx, `INSERT INTO feeds (tenant_id, publisher_id, slug, name, mandatory)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, publisherID, slug, name, mandatory).Scan(&f.ID)
 	if isUniqueViolation(err) {
-		return Feed{}, fmt.Errorf("create feed %q: %w", slug, ErrConflict)
+		return crier.Feed{}, fmt.Errorf("create feed %q: %w", slug, ErrConflict)
 	}
 	if err != nil {
-		return Feed{}, fmt.Errorf("create feed %q: %w", slug, err)
+		return crier.Feed{}, fmt.Errorf("create feed %q: %w", slug, err)
 	}
 	return f, nil
 }
 
 // FeedBySlug finds a feed of a tenant.
-func (db *DB) FeedBySlug(ctx context.Context, tenantID int64, slug string) (Feed, error) {
-	var f Feed
-	err := db.Pool.QueryRow(ctx, `SELECT id, tenant_id, publisher_id, slug, name, mandatory FROM feeds
+func (db *DB) FeedBySlug(ctx context.Context, tenantID int64, slug string) (crier.Feed, error) {
+	var f crier.Feed
+	err := db.pool.QueryRow(ctx, `SELECT id, tenant_id, publisher_id, slug, name, mandatory FROM feeds
 		WHERE tenant_id = $1 AND slug = $2`, tenantID, slug).
 		Scan(&f.ID, &f.TenantID, &f.PublisherID, &f.Slug, &f.Name, &f.Mandatory)
 	if err != nil {
-		return Feed{}, notFound(err, fmt.Sprintf("feed %q", slug))
+		return crier.Feed{}, notFound(err, fmt.Sprintf("feed %q", slug))
 	}
 	return f, nil
 }
@@ -101,7 +77,7 @@ func (db *DB) resolveSlugs(ctx context.Context, query string, tenantID int64, sl
 	if len(slugs) == 0 {
 		return ids, nil, nil
 	}
-	rows, err := db.Pool.Query(ctx, query, tenantID, slugs)
+	rows, err := db.pool.Query(ctx, query, tenantID, slugs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve slugs: %w", err)
 	}
@@ -144,7 +120,7 @@ func (db *DB) slugsOf(ctx context.Context, query string, tenantID int64, ids []i
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.Pool.Query(ctx, query, tenantID, ids)
+	rows, err := db.pool.Query(ctx, query, tenantID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("slugs of ids: %w", err)
 	}
@@ -170,7 +146,7 @@ func (db *DB) slugsOf(ctx context.Context, query string, tenantID int64, ids []i
 
 // FeedSlugsOfPublisher lists the slugs of a publisher's own feeds.
 func (db *DB) FeedSlugsOfPublisher(ctx context.Context, publisherID int64) ([]string, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT slug FROM feeds WHERE publisher_id = $1 ORDER BY slug`, publisherID)
+	rows, err := db.pool.Query(ctx, `SELECT slug FROM feeds WHERE publisher_id = $1 ORDER BY slug`, publisherID)
 	if err != nil {
 		return nil, fmt.Errorf("feeds of publisher %d: %w", publisherID, err)
 	}

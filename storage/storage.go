@@ -23,7 +23,10 @@ var (
 
 // DB is crier's database. It is safe for concurrent use.
 type DB struct {
+	// Pool is the connection pool itself, for tests and tools; storage's
+	// own queries go through pool, which marks unreachability.
 	Pool *pgxpool.Pool
+	pool pool
 }
 
 // Config says how to reach PostgreSQL.
@@ -49,16 +52,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("ping postgres: %w", err)
+		return nil, fmt.Errorf("ping postgres: %w", unavailable(err))
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{Pool: pool, pool: poolOf(pool)}, nil
 }
 
 // Close closes every connection.
 func (db *DB) Close() { db.Pool.Close() }
 
 // Ping checks that PostgreSQL answers; used by readiness checks.
-func (db *DB) Ping(ctx context.Context) error { return db.Pool.Ping(ctx) }
+func (db *DB) Ping(ctx context.Context) error { return unavailable(db.Pool.Ping(ctx)) }
+
+func poolOf(p *pgxpool.Pool) pool { return pool{p: p} }
 
 // notFound maps pgx.ErrNoRows to ErrNotFound, wrapping what was looked for.
 func notFound(err error, what string) error {

@@ -61,7 +61,7 @@ func (db *DB) CreateTenant(ctx context.Context, slug, name, timeZone string) (Te
 	if t.TimeZone == "" {
 		t.TimeZone = "Europe/Oslo"
 	}
-	err := db.Pool.QueryRow(ctx,
+	err := db.pool.QueryRow(ctx,
 		`INSERT INTO tenants (slug, name, time_zone) VALUES ($1, $2, $3) RETURNING id`,
 		slug, name, t.TimeZone).Scan(&t.ID)
 	if isUniqueViolation(err) {
@@ -76,7 +76,7 @@ func (db *DB) CreateTenant(ctx context.Context, slug, name, timeZone string) (Te
 // TenantBySlug finds a tenant by its slug.
 func (db *DB) TenantBySlug(ctx context.Context, slug string) (Tenant, error) {
 	var t Tenant
-	err := db.Pool.QueryRow(ctx, `SELECT id, slug, name, time_zone FROM tenants WHERE slug = $1`, slug).
+	err := db.pool.QueryRow(ctx, `SELECT id, slug, name, time_zone FROM tenants WHERE slug = $1`, slug).
 		Scan(&t.ID, &t.Slug, &t.Name, &t.TimeZone)
 	if err != nil {
 		return Tenant{}, notFound(err, fmt.Sprintf("tenant %q", slug))
@@ -86,7 +86,7 @@ func (db *DB) TenantBySlug(ctx context.Context, slug string) (Tenant, error) {
 
 // SetFCM stores a tenant's FCM settings.
 func (db *DB) SetFCM(ctx context.Context, tenantID int64, projectID string, serviceAccount []byte, endpoint string) error {
-	tag, err := db.Pool.Exec(ctx, `UPDATE tenants SET fcm_project_id = $2, fcm_service_account = $3,
+	tag, err := db.pool.Exec(ctx, `UPDATE tenants SET fcm_project_id = $2, fcm_service_account = $3,
 		fcm_endpoint = NULLIF($4, ''), credentials_version = credentials_version + 1 WHERE id = $1`,
 		tenantID, projectID, serviceAccount, endpoint)
 	if err != nil {
@@ -110,7 +110,7 @@ type APNsSettings struct {
 
 // SetAPNs stores a tenant's APNs settings.
 func (db *DB) SetAPNs(ctx context.Context, tenantID int64, s APNsSettings) error {
-	tag, err := db.Pool.Exec(ctx, `UPDATE tenants SET apns_key_p8 = $2, apns_key_id = $3, apns_team_id = $4,
+	tag, err := db.pool.Exec(ctx, `UPDATE tenants SET apns_key_p8 = $2, apns_key_id = $3, apns_team_id = $4,
 		apns_topic = $5, apns_host = NULLIF($6, ''), apns_root_ca = $7,
 		credentials_version = credentials_version + 1 WHERE id = $1`,
 		tenantID, s.KeyP8, s.KeyID, s.TeamID, s.Topic, s.Host, s.RootCA)
@@ -126,7 +126,7 @@ func (db *DB) SetAPNs(ctx context.Context, tenantID int64, s APNsSettings) error
 // TenantCredentials loads a tenant's provider settings.
 func (db *DB) TenantCredentials(ctx context.Context, tenantID int64) (Credentials, error) {
 	c := Credentials{TenantID: tenantID}
-	err := db.Pool.QueryRow(ctx, `SELECT credentials_version,
+	err := db.pool.QueryRow(ctx, `SELECT credentials_version,
 		coalesce(fcm_project_id, ''), coalesce(fcm_service_account, ''), coalesce(fcm_endpoint, ''),
 		coalesce(apns_key_p8, ''), coalesce(apns_key_id, ''), coalesce(apns_team_id, ''),
 		coalesce(apns_topic, ''), coalesce(apns_host, ''), apns_root_ca, fcm_rate_per_second, apns_rate_per_second,
@@ -160,7 +160,7 @@ func (db *DB) SetRateLimit(ctx context.Context, tenantID int64, provider string,
 	if err != nil {
 		return err
 	}
-	tag, err := db.Pool.Exec(ctx, `UPDATE tenants SET `+col+`_rate_per_second = $2,
+	tag, err := db.pool.Exec(ctx, `UPDATE tenants SET `+col+`_rate_per_second = $2,
 		credentials_version = credentials_version + 1 WHERE id = $1`, tenantID, perSecond)
 	if err != nil {
 		return fmt.Errorf("set %s rate of tenant %d: %w", provider, tenantID, err)
@@ -178,7 +178,7 @@ func (db *DB) SetAuthError(ctx context.Context, tenantID int64, provider, reason
 	if err != nil {
 		return err
 	}
-	_, err = db.Pool.Exec(ctx, `UPDATE tenants SET `+col+`_auth_error = NULLIF($2, ''),
+	_, err = db.pool.Exec(ctx, `UPDATE tenants SET `+col+`_auth_error = NULLIF($2, ''),
 		`+col+`_auth_error_at = CASE WHEN $2 = '' THEN NULL ELSE now() END
 		WHERE id = $1 AND `+col+`_auth_error IS DISTINCT FROM NULLIF($2, '')`, tenantID, reason)
 	if err != nil {
@@ -199,7 +199,7 @@ func (db *DB) AuthErrors(ctx context.Context, tenantID int64) ([]AuthError, erro
 	var out []AuthError
 	var fr, ar *string
 	var fa, aa *time.Time
-	if err := db.Pool.QueryRow(ctx, `SELECT fcm_auth_error, fcm_auth_error_at, apns_auth_error, apns_auth_error_at
+	if err := db.pool.QueryRow(ctx, `SELECT fcm_auth_error, fcm_auth_error_at, apns_auth_error, apns_auth_error_at
 		FROM tenants WHERE id = $1`, tenantID).Scan(&fr, &fa, &ar, &aa); err != nil {
 		return nil, notFound(err, fmt.Sprintf("auth errors of tenant %d", tenantID))
 	}

@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/hibiken/asynq"
-
-	"github.com/crier-push/crier/providers"
 )
 
 // Task types.
@@ -61,11 +60,11 @@ func Groups() []Group {
 }
 
 // SendQueue is the queue for a class's sends.
-func SendQueue(class string) string {
+func SendQueue(class crier.Class) string {
 	switch class {
-	case providers.ClassEmergency:
+	case crier.ClassEmergency:
 		return QueueEmergency
-	case providers.ClassOfficial:
+	case crier.ClassOfficial:
 		return QueueOfficial
 	}
 	return QueueCommunity
@@ -96,7 +95,7 @@ func SendID(postID, deviceID int64) string {
 
 // NewSend makes the task of a send and its options. No Retention: the
 // history of a send lives in Postgres.
-func NewSend(s Send, class string) (*asynq.Task, error) {
+func NewSend(s Send, class crier.Class) (*asynq.Task, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("encode send task: %w", err)
@@ -128,13 +127,13 @@ type Dispatch struct {
 
 // NewDispatch makes the dispatch task of a post, to be processed at its
 // publish time. The id makes enqueuing it twice harmless.
-func NewDispatch(postID int64, class string, at time.Time) (*asynq.Task, error) {
+func NewDispatch(postID int64, class crier.Class, at time.Time) (*asynq.Task, error) {
 	b, err := json.Marshal(Dispatch{PostID: postID})
 	if err != nil {
 		return nil, fmt.Errorf("encode dispatch task: %w", err)
 	}
 	queue := QueueDispatch
-	if class == providers.ClassEmergency {
+	if class == crier.ClassEmergency {
 		queue = QueueEmergency
 	}
 	opts := []asynq.Option{

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/storage"
 )
@@ -20,7 +21,7 @@ func recorderFixture(t *testing.T, n int) (*storage.DB, int64, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := db.CreatePublisher(ctx, tn.ID, "kommune", "Kommunen", storage.RoleMunicipality)
+	pub, err := db.CreatePublisher(ctx, tn.ID, "kommune", "Kommunen", crier.RoleMunicipality)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestCancelWhileRecording(t *testing.T) {
 		recs[i] = NewRecorder(db, RecorderConfig{Linger: time.Millisecond})
 		go recs[i].Run(runCtx)
 	}
-	states := []string{storage.DeliverySent, storage.DeliveryDeadToken, storage.DeliveryFailed}
+	states := []crier.DeliveryState{crier.DeliverySent, crier.DeliveryDeadToken, crier.DeliveryFailed}
 	var wg sync.WaitGroup
 	for w := range 40 {
 		wg.Go(func() {
@@ -81,8 +82,8 @@ func TestCancelWhileRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := pr.Counts[storage.DeliverySent] + pr.Counts[storage.DeliveryDeadToken] + pr.Counts[storage.DeliveryFailed]
-	if pr.Counts[storage.DeliveryCancelled] != cancelled || done+cancelled != n || pr.Total != n {
+	done := pr.Counts[crier.DeliverySent] + pr.Counts[crier.DeliveryDeadToken] + pr.Counts[crier.DeliveryFailed]
+	if pr.Counts[crier.DeliveryCancelled] != cancelled || done+cancelled != n || pr.Total != n {
 		t.Fatalf("counts %v after %d cancelled of %d", pr.Counts, cancelled, n)
 	}
 	t.Logf("%d recorded, %d cancelled", done, cancelled)
@@ -106,7 +107,7 @@ func TestRecorderGroupCommits(t *testing.T) {
 	errs := make(chan error, n)
 	for d := range n {
 		wg.Go(func() {
-			errs <- rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: int64(d + 1), State: storage.DeliverySent,
+			errs <- rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: int64(d + 1), State: crier.DeliverySent,
 				CountAttempt: true})
 		})
 	}
@@ -132,7 +133,7 @@ func TestRecorderGroupCommits(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: n + 1, State: storage.DeliverySent}); err != nil {
+	if err := rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: n + 1, State: crier.DeliverySent}); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took < linger {
@@ -142,7 +143,7 @@ func TestRecorderGroupCommits(t *testing.T) {
 	// Stopping the recorder while an outcome lingers writes it.
 	done := make(chan error, 1)
 	go func() {
-		done <- rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: n + 2, State: storage.DeliveryDeadToken, Reason: "UNREGISTERED"})
+		done <- rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: n + 2, State: crier.DeliveryDeadToken, Reason: "UNREGISTERED"})
 	}()
 	time.Sleep(linger / 3)
 	stop()
@@ -150,12 +151,12 @@ func TestRecorderGroupCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-stopped
-	var state string
+	var state crier.DeliveryState
 	if err := db.Pool.QueryRow(ctx, `SELECT state FROM deliveries WHERE post_id = $1 AND device_id = $2`, postID, n+2).
 		Scan(&state); err != nil {
 		t.Fatal(err)
 	}
-	if state != storage.DeliveryDeadToken {
+	if state != crier.DeliveryDeadToken {
 		t.Fatalf("the outcome recorded while stopping: state %s", state)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
@@ -101,20 +102,20 @@ func New(db *storage.DB, senders Senders, limiter *Limiter, recorder *Recorder, 
 
 // action is what crier does about one kind of provider answer.
 type action struct {
-	state        string // the delivery's state; pending means "will retry"
-	retry        bool   // let asynq retry the task
-	deactivate   bool   // the device's token is dead
-	countAttempt bool   // counts against the retry budget
+	state        crier.DeliveryState // the delivery's state; pending means "will retry"
+	retry        bool                // let asynq retry the task
+	deactivate   bool                // the device's token is dead
+	countAttempt bool                // counts against the retry budget
 }
 
 // actions is the one table from provider outcome to what crier does.
 var actions = map[providers.Kind]action{
-	0:                    {state: storage.DeliverySent, countAttempt: true},
-	providers.Retry:      {state: storage.DeliveryPending, retry: true, countAttempt: true},
-	providers.Throttled:  {state: storage.DeliveryPending, retry: true},
-	providers.TokenDead:  {state: storage.DeliveryDeadToken, deactivate: true, countAttempt: true},
-	providers.Invalid:    {state: storage.DeliveryFailed, countAttempt: true},
-	providers.AuthBroken: {state: storage.DeliveryPending, retry: true},
+	0:                    {state: crier.DeliverySent, countAttempt: true},
+	providers.Retry:      {state: crier.DeliveryPending, retry: true, countAttempt: true},
+	providers.Throttled:  {state: crier.DeliveryPending, retry: true},
+	providers.TokenDead:  {state: crier.DeliveryDeadToken, deactivate: true, countAttempt: true},
+	providers.Invalid:    {state: crier.DeliveryFailed, countAttempt: true},
+	providers.AuthBroken: {state: crier.DeliveryPending, retry: true},
 }
 
 // ProcessTask handles a push:send task.
@@ -133,11 +134,11 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	out := storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID}
 	switch {
-	case post.State == storage.PostCancelled:
+	case post.State == crier.PostCancelled:
 		// Cancelling the post cancelled its unsent deliveries already.
 		return nil
 	case post.ExpiresAt != nil && !w.cfg.Now().Before(*post.ExpiresAt):
-		out.State, out.Reason = storage.DeliveryExpired, "post_expired"
+		out.State, out.Reason = crier.DeliveryExpired, "post_expired"
 		return w.record(ctx, out, nil)
 	}
 
@@ -158,7 +159,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	sender, err := w.senders.Sender(ctx, s.TenantID, s.Provider)
 	if errors.Is(err, ErrNotConfigured) {
-		out.State, out.Reason, out.Error, out.CountAttempt = storage.DeliveryFailed, "provider_not_configured", err.Error(), true
+		out.State, out.Reason, out.Error, out.CountAttempt = crier.DeliveryFailed, "provider_not_configured", err.Error(), true
 		return w.record(ctx, out, fmt.Errorf("send %s: %w: %w", tasks.SendID(s.PostID, s.DeviceID), err, asynq.SkipRetry))
 	}
 	if err != nil {
@@ -208,7 +209,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		if retried >= maxRetry {
-			out.State = storage.DeliveryFailed
+			out.State = crier.DeliveryFailed
 		} else {
 			if kind == providers.AuthBroken {
 				// Come back when the pause is over.
@@ -216,7 +217,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			}
 			taskErr = fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), sendErr)
 		}
-	} else if sendErr != nil && act.state != storage.DeliverySent {
+	} else if sendErr != nil && act.state != crier.DeliverySent {
 		w.cfg.Logger.Debug("send failed for good", slog.Int64("post_id", s.PostID), slog.Int64("device_id", s.DeviceID),
 			slog.String("reason", out.Reason))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/storage"
 )
@@ -141,18 +142,18 @@ func cmdPublisher(ctx context.Context, args []string, getenv env, stdout, stderr
 	tenant := fs.String("tenant", "", "tenant slug")
 	slug := fs.String("slug", "", "publisher slug")
 	name := fs.String("name", "", "display name")
-	role := fs.String("role", storage.RoleOrganisation, "municipality or organisation")
+	role := fs.String("role", string(crier.RoleOrganisation), "municipality or organisation")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if err := required(fs, "tenant", "slug", "name"); err != nil {
 		return err
 	}
-	if *role != storage.RoleMunicipality && *role != storage.RoleOrganisation {
+	if r := crier.Role(*role); r != crier.RoleMunicipality && r != crier.RoleOrganisation {
 		return fmt.Errorf("publisher: -role must be municipality or organisation, not %q", *role)
 	}
 	return withTenant(ctx, c, *tenant, func(db *storage.DB, t storage.Tenant) error {
-		p, err := db.CreatePublisher(ctx, t.ID, *slug, *name, *role)
+		p, err := db.CreatePublisher(ctx, t.ID, *slug, *name, crier.Role(*role))
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func cmdFeed(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		if err != nil {
 			return err
 		}
-		if *mandatory && p.Role != storage.RoleMunicipality {
+		if *mandatory && p.Role != crier.RoleMunicipality {
 			return fmt.Errorf("feed: only the municipality's feeds can be mandatory")
 		}
 		f, err := db.CreateFeed(ctx, t.ID, p.ID, *slug, *name, *mandatory)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 )
@@ -116,16 +117,12 @@ func TestCLIBootstrapAndServe(t *testing.T) {
 
 	req := func(method, path, key, body string) (int, []byte) {
 		t.Helper()
-		r, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		r.Header.Set("Authorization", "Bearer "+key)
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(r)
+		code, _, b, err := apiclient.Client{Base: base, Key: key}.Send(context.Background(), method, path,
+			http.Header{"Content-Type": {"application/json"}}, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return code, b
 	}
 	tok := emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, "cli")
 	if code, b := req("PUT", "/v1/devices/phone", appKey, fmt.Sprintf(`{"provider":"fcm","token":%q}`, tok)); code != http.StatusCreated {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,7 +21,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/dispatcher"
+	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
@@ -216,7 +217,7 @@ type fixture struct {
 	db     *storage.DB
 	emu    *emulator.Emulator
 	tenant storage.Tenant
-	feed   storage.Feed
+	feed   crier.Feed
 	key    string // the municipality's publisher key
 }
 
@@ -248,7 +249,7 @@ func newFixture(t *testing.T, mandatory bool, latency time.Duration) *fixture {
 			t.Fatal(err)
 		}
 	}
-	var muni storage.Publisher
+	var muni crier.Publisher
 	fx.tenant, muni = testenv.EmulatorTenant(t, db, emu)
 	fx.feed, err = db.CreateFeed(ctx, fx.tenant.ID, muni.ID, "nyheter", "Nyheter", mandatory)
 	must(err)
@@ -384,36 +385,28 @@ func newAPI(t *testing.T, addr, key string) *api {
 	return &api{t: t, base: "http://" + addr, key: key, http: &http.Client{Timeout: 20 * time.Second}}
 }
 
-// do sends a request with the key and decodes a JSON answer into out.
+// do sends a request with the key and decodes a JSON answer of a 2xx into
+// out.
 func (a *api) do(method, path string, body, out any) (*http.Response, error) {
-	var rd io.Reader
+	h := http.Header{}
+	var raw string
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
+		raw = string(b)
+		h.Set("Content-Type", "application/json")
 	}
-	req, err := http.NewRequest(method, a.base+path, rd)
+	c := apiclient.Client{Base: a.base, Key: a.key, HTTP: a.http}
+	status, header, answer, err := c.Send(context.Background(), method, path, h, raw)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp, err
-	}
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp, fmt.Errorf("%s %s: decode %q: %w", method, path, raw, err)
+	resp := &http.Response{StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), Header: header}
+	if out != nil && status < 300 {
+		if err := json.Unmarshal(answer, out); err != nil {
+			return resp, fmt.Errorf("%s %s: decode %q: %w", method, path, answer, err)
 		}
 	}
 	return resp, nil

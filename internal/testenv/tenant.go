@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
 )
@@ -11,7 +12,7 @@ import (
 // EmulatorTenant creates the tenant the end-to-end tests send for:
 // Sandefjord, whose FCM and APNs credentials are the emulator's, with the
 // municipality as its first publisher.
-func EmulatorTenant(t testing.TB, db *storage.DB, emu *emulator.Emulator) (storage.Tenant, storage.Publisher) {
+func EmulatorTenant(t testing.TB, db *storage.DB, emu *emulator.Emulator) (storage.Tenant, crier.Publisher) {
 	t.Helper()
 	ctx := context.Background()
 	must := func(err error) {
@@ -29,7 +30,7 @@ func EmulatorTenant(t testing.TB, db *storage.DB, emu *emulator.Emulator) (stora
 	must(err)
 	must(db.SetAPNs(ctx, tn.ID, storage.APNsSettings{KeyP8: p8, KeyID: "KEY1234567", TeamID: "TEAM123456",
 		Topic: "no.sandefjord.app", Host: emu.APNsHost(), RootCA: emu.CACertPEM()}))
-	muni, err := db.CreatePublisher(ctx, tn.ID, "kommunen", "Sandefjord kommune", storage.RoleMunicipality)
+	muni, err := db.CreatePublisher(ctx, tn.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality)
 	must(err)
 	return tn, muni
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sideshow/apns2/payload"
 	"github.com/sideshow/apns2/token"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers"
 )
 
@@ -225,16 +226,16 @@ func Build(m providers.Message, topic string) *apns2.Notification {
 		AlertTitle(m.Title).
 		AlertBody(m.Body).
 		Sound("default").
-		ThreadID("crier_" + m.Class).
+		ThreadID("crier_" + string(m.Class)).
 		InterruptionLevel(payload.InterruptionLevelActive)
 	priority := apns2.PriorityHigh
 	switch m.Class {
-	case providers.ClassEmergency:
+	case crier.ClassEmergency:
 		// Breaks through Focus; the app needs the Time Sensitive
 		// Notifications capability. "critical" would also override the mute
 		// switch but needs an entitlement Apple grants case by case.
 		p.InterruptionLevel(payload.InterruptionLevelTimeSensitive)
-	case providers.ClassCommunity:
+	case crier.ClassCommunity:
 		priority = apns2.PriorityLow
 	}
 	for k, v := range m.Data {

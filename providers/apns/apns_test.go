@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/golden"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/apns"
@@ -174,7 +175,7 @@ func (f *fakeAPNs) checkBearer(t *testing.T, auth string) {
 	}
 }
 
-func message(class string) providers.Message {
+func message(class crier.Class) providers.Message {
 	return providers.Message{
 		PostID:      4711,
 		DeviceID:    42,
@@ -215,8 +216,8 @@ func dump(t *testing.T, r *http.Request, body []byte) []byte {
 // TestSendGolden pins the exact headers and payload apns2 sends for each class.
 func TestSendGolden(t *testing.T) {
 	t.Parallel()
-	for _, class := range []string{providers.ClassCommunity, providers.ClassOfficial, providers.ClassEmergency} {
-		t.Run(class, func(t *testing.T) {
+	for _, class := range []crier.Class{crier.ClassCommunity, crier.ClassOfficial, crier.ClassEmergency} {
+		t.Run(string(class), func(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPNs(t, sent)
 			id, err := f.client(t).Send(context.Background(), message(class))
@@ -230,14 +231,14 @@ func TestSendGolden(t *testing.T) {
 				t.Fatalf("APNs got %d requests, want 1", n)
 			}
 			f.checkBearer(t, f.reqs[0].Header.Get("authorization"))
-			golden.Check(t, "send_"+class+".golden", dump(t, f.reqs[0], f.bodies[0]))
+			golden.Check(t, "send_"+string(class)+".golden", dump(t, f.reqs[0], f.bodies[0]))
 		})
 	}
 }
 
 func TestBuild(t *testing.T) {
 	t.Parallel()
-	m := message(providers.ClassOfficial)
+	m := message(crier.ClassOfficial)
 	m.ExpiresAt = time.Time{}
 	m.Data = map[string]string{"url": "publisher's", "post_id": "publisher's", "extra": "x"}
 	n := apns.Build(m, topic)
@@ -312,7 +313,7 @@ func TestClassify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPNs(t, tt.answer)
-			_, err := f.client(t).Send(context.Background(), message(providers.ClassCommunity))
+			_, err := f.client(t).Send(context.Background(), message(crier.ClassCommunity))
 			if diff := cmp.Diff(tt.want, resultOf(t, err)); diff != "" {
 				t.Errorf("classification (-want +got):\n%s", diff)
 			}
@@ -328,7 +329,7 @@ func TestNetworkError(t *testing.T) {
 	f := newFakeAPNs(t, sent)
 	c := f.client(t)
 	f.srv.Close()
-	_, err := c.Send(context.Background(), message(providers.ClassCommunity))
+	_, err := c.Send(context.Background(), message(crier.ClassCommunity))
 	if diff := cmp.Diff(result{Kind: providers.Retry, Reason: "network"}, resultOf(t, err)); diff != "" {
 		t.Errorf("classification (-want +got):\n%s", diff)
 	}
@@ -339,7 +340,7 @@ func TestContextCancelled(t *testing.T) {
 	f := newFakeAPNs(t, sent)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := f.client(t).Send(ctx, message(providers.ClassCommunity))
+	_, err := f.client(t).Send(ctx, message(crier.ClassCommunity))
 	if diff := cmp.Diff(result{Kind: providers.Retry, Reason: "context"}, resultOf(t, err)); diff != "" {
 		t.Errorf("classification (-want +got):\n%s", diff)
 	}
@@ -367,7 +368,7 @@ func TestLocalChecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPNs(t, sent)
-			m := message(providers.ClassCommunity)
+			m := message(crier.ClassCommunity)
 			tt.modify(&m)
 			_, err := f.client(t).Send(context.Background(), m)
 			if diff := cmp.Diff(tt.want, resultOf(t, err)); diff != "" {
@@ -381,7 +382,7 @@ func TestLocalChecks(t *testing.T) {
 
 	// 64 bytes exactly is allowed.
 	f := newFakeAPNs(t, sent)
-	m := message(providers.ClassCommunity)
+	m := message(crier.ClassCommunity)
 	m.CollapseKey = strings.Repeat("ø", 32)
 	if _, err := f.client(t).Send(context.Background(), m); err != nil {
 		t.Errorf("Send with a 64-byte collapse id: %v", err)
@@ -428,7 +429,7 @@ func TestCertificateAuth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if _, err := c.Send(context.Background(), message(providers.ClassOfficial)); err != nil {
+	if _, err := c.Send(context.Background(), message(crier.ClassOfficial)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	r := f.reqs[0]

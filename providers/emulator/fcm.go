@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crier-push/crier/internal/jsontree"
 )
 
 const (
@@ -112,24 +114,24 @@ func (e *Emulator) checkFCMSend(r *http.Request, project string, body []byte, re
 	if gerr := e.checkBearer(r, project); gerr != nil {
 		return gerr, ""
 	}
-	root, err := parseJSON(body)
+	root, err := jsontree.Parse(body)
 	if err != nil {
 		return badRequest([]violation{{Description: "Invalid JSON payload received. " + syntaxMessage(err)}}), ""
 	}
-	if root.kind != objectNode {
+	if root.Kind != jsontree.Object {
 		return badRequest([]violation{{Description: fmt.Sprintf("Invalid JSON payload received. Expected an object, got %s.", root)}}), ""
 	}
 	if vs := checkSchema(root, sendRequestSchema, ""); len(vs) > 0 {
 		return badRequest(vs), ""
 	}
-	if v := root.get("validate_only"); v != nil {
-		rec.ValidateOnly = v.boolean
+	if v := member(root, "validate_only"); v != nil {
+		rec.ValidateOnly = v.Bool
 	}
-	m := root.get("message")
+	m := member(root, "message")
 	if m == nil {
 		return invalidArgument("Request contains an invalid argument."), ""
 	}
-	token, topic, cond := stringOf(m.get("token")), stringOf(m.get("topic")), stringOf(m.get("condition"))
+	token, topic, cond := stringOf(member(m, "token")), stringOf(member(m, "topic")), stringOf(member(m, "condition"))
 	rec.Token = token
 	rec.Topic = topic + cond
 	if gerr := checkFCMMessage(m, token, topic, cond); gerr != nil {
@@ -181,24 +183,24 @@ var topicRE = regexp.MustCompile(`^[a-zA-Z0-9\-_.~%]{1,900}$`)
 
 // checkFCMMessage checks what the schema cannot: the target, reserved data
 // keys, the TTL and the size.
-func checkFCMMessage(m *node, token, topic, cond string) *googleError {
+func checkFCMMessage(m *jsontree.Node, token, topic, cond string) *googleError {
 	if token == "" && topic == "" && cond == "" {
 		return invalidArgument("Recipient of the message is not set.")
 	}
 	if topic != "" && !topicRE.MatchString(strings.TrimPrefix(topic, "/topics/")) {
 		return invalidArgument("Invalid topic name.")
 	}
-	for _, data := range []*node{m.get("data"), m.get("android").get("data")} {
+	for _, data := range []*jsontree.Node{member(m, "data"), member(member(m, "android"), "data")} {
 		for _, kv := range dataMembers(data) {
-			if reservedDataKey(kv.name) {
-				return invalidArgument(fmt.Sprintf("Invalid data payload key: %s", kv.name))
+			if reservedDataKey(kv.Name) {
+				return invalidArgument(fmt.Sprintf("Invalid data payload key: %s", kv.Name))
 			}
 		}
 	}
-	if ttl := m.get("android").get("ttl"); ttl != nil {
-		d, err := parseProtoDuration(ttl.str)
+	if ttl := member(member(m, "android"), "ttl"); ttl != nil {
+		d, err := parseProtoDuration(ttl.Str)
 		if err != nil || d < 0 || d > fcmMaxTTL {
-			return invalidArgument(fmt.Sprintf("Invalid value at 'message.android.ttl': TTL must be between 0 and %d seconds (4 weeks), got %s.", int(fcmMaxTTL/time.Second), ttl.str))
+			return invalidArgument(fmt.Sprintf("Invalid value at 'message.android.ttl': TTL must be between 0 and %d seconds (4 weeks), got %s.", int(fcmMaxTTL/time.Second), ttl.Str))
 		}
 	}
 	limit := fcmMaxPayload
@@ -211,11 +213,11 @@ func checkFCMMessage(m *node, token, topic, cond string) *googleError {
 	return nil
 }
 
-func dataMembers(n *node) []member {
-	if n == nil || n.kind != objectNode {
+func dataMembers(n *jsontree.Node) []jsontree.Member {
+	if n == nil || n.Kind != jsontree.Object {
 		return nil
 	}
-	return n.members
+	return n.Members
 }
 
 // reservedDataKey reports keys FCM keeps for itself.
@@ -231,17 +233,17 @@ func reservedDataKey(k string) bool {
 
 // payloadSize approximates what FCM counts against its limit: the keys and
 // values of the data maps and the size of the notification payloads.
-func payloadSize(m *node) int {
+func payloadSize(m *jsontree.Node) int {
 	size := 0
-	for _, data := range []*node{m.get("data"), m.get("android").get("data"), m.get("webpush").get("data")} {
+	for _, data := range []*jsontree.Node{member(m, "data"), member(member(m, "android"), "data"), member(member(m, "webpush"), "data")} {
 		for _, kv := range dataMembers(data) {
-			size += len(kv.name) + len(kv.value.str)
+			size += len(kv.Name) + len(kv.Value.Str)
 		}
 	}
-	for _, n := range []*node{m.get("notification"), m.get("android").get("notification"),
-		m.get("apns").get("payload"), m.get("webpush").get("notification")} {
+	for _, n := range []*jsontree.Node{member(m, "notification"), member(member(m, "android"), "notification"),
+		member(member(m, "apns"), "payload"), member(member(m, "webpush"), "notification")} {
 		if n != nil {
-			size += len(n.raw)
+			size += len(n.Raw)
 		}
 	}
 	return size

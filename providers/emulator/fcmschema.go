@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crier-push/crier/internal/jsontree"
 )
 
 // The FCM HTTP v1 request is parsed as Google parses proto3 JSON: unknown
@@ -128,24 +130,24 @@ type violation struct {
 }
 
 // checkSchema walks n against s and returns every violation, in order.
-func checkSchema(n *node, s *msgSchema, path string) []violation {
+func checkSchema(n *jsontree.Node, s *msgSchema, path string) []violation {
 	var out []violation
 	target := ""
-	for _, m := range n.members {
-		name, f, ok := s.lookup(m.name)
+	for _, m := range n.Members {
+		name, f, ok := s.lookup(m.Name)
 		if !ok {
 			at := ""
 			if path != "" {
 				at = " at '" + path + "'"
 			}
-			out = append(out, violation{Field: path, Description: fmt.Sprintf("Invalid JSON payload received. Unknown name %q%s: Cannot find field.", m.name, at)})
+			out = append(out, violation{Field: path, Description: fmt.Sprintf("Invalid JSON payload received. Unknown name %q%s: Cannot find field.", m.Name, at)})
 			continue
 		}
 		p := name
 		if path != "" {
 			p = path + "." + name
 		}
-		if m.value.kind == nullNode {
+		if m.Value.Kind == jsontree.Null {
 			continue
 		}
 		if s == sendRequestSchema.fields["message"].msg && targetFields[name] {
@@ -155,7 +157,7 @@ func checkSchema(n *node, s *msgSchema, path string) []violation {
 			}
 			target = name
 		}
-		out = append(out, checkValue(m.value, f, p)...)
+		out = append(out, checkValue(m.Value, f, p)...)
 	}
 	return out
 }
@@ -185,20 +187,20 @@ func camelToSnake(s string) string {
 	return b.String()
 }
 
-func invalid(path, typ string, n *node) violation {
+func invalid(path, typ string, n *jsontree.Node) violation {
 	return violation{Field: path, Description: fmt.Sprintf("Invalid value at '%s' (%s), %s", path, typ, n)}
 }
 
 var durationRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]{1,9})?s$`)
 
-func checkValue(n *node, f field, path string) []violation {
+func checkValue(n *jsontree.Node, f field, path string) []violation {
 	switch f.t {
 	case fString:
-		if n.kind != stringNode {
+		if n.Kind != jsontree.String {
 			return []violation{invalid(path, "TYPE_STRING", n)}
 		}
 	case fBool:
-		if n.kind != boolNode {
+		if n.Kind != jsontree.Bool {
 			return []violation{invalid(path, "TYPE_BOOL", n)}
 		}
 	case fInt:
@@ -206,30 +208,30 @@ func checkValue(n *node, f field, path string) []violation {
 			return []violation{invalid(path, "TYPE_INT32", n)}
 		}
 	case fNumber:
-		if n.kind != numberNode {
+		if n.Kind != jsontree.Number {
 			return []violation{invalid(path, "TYPE_FLOAT", n)}
 		}
 	case fDuration:
-		if n.kind != stringNode || !durationRE.MatchString(n.str) {
+		if n.Kind != jsontree.String || !durationRE.MatchString(n.Str) {
 			return []violation{invalid(path, "type.googleapis.com/google.protobuf.Duration", n)}
 		}
 	case fTimestamp:
-		if _, err := time.Parse(time.RFC3339Nano, stringOf(n)); n.kind != stringNode || err != nil {
+		if _, err := time.Parse(time.RFC3339Nano, stringOf(n)); n.Kind != jsontree.String || err != nil {
 			return []violation{invalid(path, "type.googleapis.com/google.protobuf.Timestamp", n)}
 		}
 	case fStringMap:
-		if n.kind != objectNode {
+		if n.Kind != jsontree.Object {
 			return []violation{invalid(path, "type.googleapis.com/google.protobuf.Map", n)}
 		}
 		var out []violation
-		for i, m := range n.members {
-			if m.value.kind != stringNode {
-				out = append(out, invalid(fmt.Sprintf("%s[%d].value", path, i), "TYPE_STRING", m.value))
+		for i, m := range n.Members {
+			if m.Value.Kind != jsontree.String {
+				out = append(out, invalid(fmt.Sprintf("%s[%d].value", path, i), "TYPE_STRING", m.Value))
 			}
 		}
 		return out
 	case fStruct:
-		if n.kind != objectNode {
+		if n.Kind != jsontree.Object {
 			return []violation{invalid(path, "type.googleapis.com/google.protobuf.Struct", n)}
 		}
 	case fEnum:
@@ -237,12 +239,12 @@ func checkValue(n *node, f field, path string) []violation {
 			return []violation{invalid(path, "type.googleapis.com/"+f.enum.name, n)}
 		}
 	case fMessage:
-		if n.kind != objectNode {
+		if n.Kind != jsontree.Object {
 			return []violation{invalid(path, "type.googleapis.com/"+f.msg.name, n)}
 		}
 		return checkSchema(n, f.msg, path)
 	case fStringList, fDurationList:
-		if n.kind != arrayNode {
+		if n.Kind != jsontree.Array {
 			return []violation{invalid(path, "TYPE_STRING", n)}
 		}
 		elem := field{t: fString}
@@ -250,7 +252,7 @@ func checkValue(n *node, f field, path string) []violation {
 			elem = field{t: fDuration}
 		}
 		var out []violation
-		for i, it := range n.items {
+		for i, it := range n.Items {
 			out = append(out, checkValue(it, elem, fmt.Sprintf("%s[%d]", path, i))...)
 		}
 		return out
@@ -258,33 +260,33 @@ func checkValue(n *node, f field, path string) []violation {
 	return nil
 }
 
-func isInt32(n *node) bool {
-	if n.kind != numberNode {
+func isInt32(n *jsontree.Node) bool {
+	if n.Kind != jsontree.Number {
 		return false
 	}
-	_, err := strconv.ParseInt(n.num.String(), 10, 32)
+	_, err := strconv.ParseInt(n.Num.String(), 10, 32)
 	return err == nil
 }
 
-func stringOf(n *node) string {
-	if n != nil && n.kind == stringNode {
-		return n.str
+func stringOf(n *jsontree.Node) string {
+	if n != nil && n.Kind == jsontree.String {
+		return n.Str
 	}
 	return ""
 }
 
 // accepts takes enum names in any case (FCM takes "high" for HIGH) and
 // numbers in range, as proto3 JSON does.
-func (e *enumSchema) accepts(n *node) bool {
-	switch n.kind {
-	case stringNode:
+func (e *enumSchema) accepts(n *jsontree.Node) bool {
+	switch n.Kind {
+	case jsontree.String:
 		for _, v := range e.values {
-			if strings.EqualFold(v, n.str) {
+			if strings.EqualFold(v, n.Str) {
 				return true
 			}
 		}
-	case numberNode:
-		i, err := strconv.Atoi(n.num.String())
+	case jsontree.Number:
+		i, err := strconv.Atoi(n.Num.String())
 		return err == nil && i >= 0 && i < len(e.values)
 	}
 	return false
@@ -292,13 +294,13 @@ func (e *enumSchema) accepts(n *node) bool {
 
 // get returns the member of an object by its snake_case name, accepting the
 // lowerCamelCase spelling too; nil if absent or null.
-func (n *node) get(snake string) *node {
-	if n == nil || n.kind != objectNode {
+func member(n *jsontree.Node, snake string) *jsontree.Node {
+	if n == nil || n.Kind != jsontree.Object {
 		return nil
 	}
-	for _, m := range n.members {
-		if (m.name == snake || camelToSnake(m.name) == snake) && m.value.kind != nullNode {
-			return m.value
+	for _, m := range n.Members {
+		if (m.Name == snake || camelToSnake(m.Name) == snake) && m.Value.Kind != jsontree.Null {
+			return m.Value
 		}
 	}
 	return nil

@@ -58,6 +58,7 @@ import (
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers"
 )
 
@@ -214,15 +215,15 @@ func build(m providers.Message, now time.Time) *messaging.Message {
 		CollapseKey: m.CollapseKey,
 		Priority:    "normal",
 		Notification: &messaging.AndroidNotification{
-			ChannelID: "crier_" + m.Class,
+			ChannelID: "crier_" + string(m.Class),
 		},
 	}
 	switch m.Class {
-	case providers.ClassEmergency:
+	case crier.ClassEmergency:
 		android.Priority = "high"
 		android.Notification.Visibility = messaging.VisibilityPublic
 		android.Notification.Priority = messaging.PriorityMax
-	case providers.ClassOfficial:
+	case crier.ClassOfficial:
 		android.Priority = "high"
 	}
 	if !m.ExpiresAt.IsZero() {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/golden"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/fcm"
@@ -191,11 +192,11 @@ func (f *fakeFCM) client(t *testing.T) *fcm.Client {
 	return c
 }
 
-func message(class string) providers.Message {
+func message(class crier.Class) providers.Message {
 	return providers.Message{
 		PostID:      4711,
 		DeviceID:    42,
-		Token:       "fcm-token-" + class,
+		Token:       "fcm-token-" + string(class),
 		Title:       "Veiarbeid i Storgata",
 		Body:        "Storgata er stengt mellom kl. 09 og 15 på tirsdag.",
 		URL:         "https://sandefjord.example/posts/4711",
@@ -230,8 +231,8 @@ func dump(t *testing.T, r *http.Request, body []byte) []byte {
 // TestSendGolden pins the exact HTTP request the real SDK sends for each class.
 func TestSendGolden(t *testing.T) {
 	t.Parallel()
-	for _, class := range []string{providers.ClassCommunity, providers.ClassOfficial, providers.ClassEmergency} {
-		t.Run(class, func(t *testing.T) {
+	for _, class := range []crier.Class{crier.ClassCommunity, crier.ClassOfficial, crier.ClassEmergency} {
+		t.Run(string(class), func(t *testing.T) {
 			t.Parallel()
 			f := newFakeFCM(t, sent)
 			name, err := f.client(t).Send(context.Background(), message(class))
@@ -244,14 +245,14 @@ func TestSendGolden(t *testing.T) {
 			if n := f.sendCount(); n != 1 {
 				t.Fatalf("FCM got %d requests, want 1", n)
 			}
-			golden.Check(t, "send_"+class+".golden", dump(t, f.sends[0], f.bodies[0]))
+			golden.Check(t, "send_"+string(class)+".golden", dump(t, f.sends[0], f.bodies[0]))
 		})
 	}
 }
 
 func TestBuild(t *testing.T) {
 	t.Parallel()
-	m := message(providers.ClassOfficial)
+	m := message(crier.ClassOfficial)
 	m.ExpiresAt = time.Time{}
 	m.Data = map[string]string{"url": "publisher's", "post_id": "publisher's", "extra": "x"}
 	got := fcm.Build(m)
@@ -359,7 +360,7 @@ func TestClassify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeFCM(t, tt.answer)
-			_, err := f.client(t).Send(context.Background(), message(providers.ClassCommunity))
+			_, err := f.client(t).Send(context.Background(), message(crier.ClassCommunity))
 			if diff := cmp.Diff(tt.want, resultOf(t, err)); diff != "" {
 				t.Errorf("classification (-want +got):\n%s", diff)
 			}
@@ -391,7 +392,7 @@ func TestTokenEndpointFails(t *testing.T) {
 			f.mu.Lock()
 			f.tokenAnswer = &tt.answer
 			f.mu.Unlock()
-			_, err := f.client(t).Send(context.Background(), message(providers.ClassCommunity))
+			_, err := f.client(t).Send(context.Background(), message(crier.ClassCommunity))
 			if diff := cmp.Diff(tt.want, resultOf(t, err)); diff != "" {
 				t.Errorf("classification (-want +got):\n%s", diff)
 			}
@@ -421,7 +422,7 @@ func TestSDKRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeFCM(t, tt.answers...)
-			f.client(t).Send(context.Background(), message(providers.ClassCommunity))
+			f.client(t).Send(context.Background(), message(crier.ClassCommunity))
 			if n := f.sendCount(); n != tt.sends {
 				t.Errorf("FCM got %d requests, want %d", n, tt.sends)
 			}
@@ -437,7 +438,7 @@ func TestContextEnds(t *testing.T) {
 		body: fcmError(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE")})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := f.client(t).Send(ctx, message(providers.ClassCommunity))
+	_, err := f.client(t).Send(ctx, message(crier.ClassCommunity))
 	if diff := cmp.Diff(result{Kind: providers.Retry, Reason: "context"}, resultOf(t, err)); diff != "" {
 		t.Errorf("classification (-want +got):\n%s", diff)
 	}
@@ -460,7 +461,7 @@ func TestNetworkError(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = c.Send(ctx, message(providers.ClassCommunity))
+	_, err = c.Send(ctx, message(crier.ClassCommunity))
 	if k := providers.KindOf(err); k != providers.Retry {
 		t.Errorf("KindOf(%v) = %v, want retry", err, k)
 	}
@@ -485,7 +486,7 @@ func TestLocalChecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeFCM(t, sent)
-			m := message(providers.ClassCommunity)
+			m := message(crier.ClassCommunity)
 			tt.modify(&m)
 			_, err := f.client(t).Send(context.Background(), m)
 			if diff := cmp.Diff(tt.want, resultOf(t, err)); diff != "" {

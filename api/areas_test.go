@@ -1,8 +1,7 @@
-package server_test
+package api_test
 
 import (
-	"bytes"
-	"io"
+	"encoding/json"
 	"net/http"
 	"os"
 	"testing"
@@ -10,26 +9,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func (s *stack) putRaw(path, key string, body []byte) (int, []byte) {
-	s.t.Helper()
-	req, err := http.NewRequest("PUT", s.base+path, bytes.NewReader(body))
+// putRaw puts a GeoJSON body.
+func (e *env) putRaw(path, key string, body []byte) (int, []byte) {
+	e.t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + key}, "Content-Type": {"application/geo+json"}}
+	code, _, raw, err := e.send("PUT", path, h, string(body))
 	if err != nil {
-		s.t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/geo+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return code, raw
 }
 
 func TestAPIAreas(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	vestfold, err := os.ReadFile("../demo/vestfold-kommuner-2024.geojson")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +52,7 @@ func TestAPIAreas(t *testing.T) {
 	}{
 		{"not json", `{`, "$"},
 		{"a line", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"slug":"x"},"geometry":{"type":"LineString","coordinates":[[10,59],[11,59]]}}]}`, "features[0].geometry.type"},
-		{"projected", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"slug":"x"},"geometry":{"type":"Polygon","coordinates":[[[570000,6550000],[571000,6550000],[571000,6551000],[570000,6550000]]]}}]}`, "features[0].geometry.coordinates[0][0]"},
+		{"projected", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"slug":"x"},"geometry":{"type":"Polygon","coordinates":[[[570000,6550000],[571000,6550000],[571000,6551000],[570000,6550000]]]}}]}`, "features[0].geometry.coordinates[0][0][0]"},
 		{"no slug", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[10,59],[11,59],[11,60],[10,59]]]}}]}`, "features[0].properties.slug"},
 		{"flat", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"slug":"x"},"geometry":{"type":"Polygon","coordinates":[[[10,59],[10.5,59],[11,59],[10,59]]]}}]}`, "features[0].geometry"},
 	}
@@ -68,7 +61,7 @@ func TestAPIAreas(t *testing.T) {
 			Error struct{ Code, Field, Message string }
 		}
 		code, b := s.putRaw("/v1/areas", s.muniKey, []byte(c.body))
-		if err := jsonUnmarshal(b, &e); err != nil || code != http.StatusBadRequest || e.Error.Field != c.field || e.Error.Message == "" {
+		if err := json.Unmarshal(b, &e); err != nil || code != http.StatusBadRequest || e.Error.Field != c.field || e.Error.Message == "" {
 			t.Errorf("%s: %d %s; want 400 naming %s", c.name, code, b, c.field)
 		}
 	}

@@ -1,21 +1,19 @@
-package api
+package publish
 
 import (
 	"encoding/json"
-	"errors"
 
-	"github.com/hibiken/asynq"
-
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/apns"
 	"github.com/crier-push/crier/providers/fcm"
 	"github.com/crier-push/crier/storage"
 )
 
-// maxPayload is FCM's and APNs' limit on a notification payload.
-const maxPayload = 4096
+// MaxPayload is FCM's and APNs' limit on a notification payload.
+const MaxPayload = 4096
 
-// checkDataKey refuses data keys FCM reserves.
+// checkDataKey refuses data keys FCM or APNs reserve.
 func checkDataKey(k string) error {
 	if err := fcm.CheckDataKey(k); err != nil {
 		return err
@@ -31,19 +29,17 @@ func checkPayloadSize(p storage.Post) error {
 		URL: p.URL, Data: p.Data, Class: p.Class, CollapseKey: p.CollapseKey}
 	fm, err := json.Marshal(fcm.Build(m))
 	if err != nil {
-		return invalid("", "cannot build the FCM payload: %v", err)
+		return crier.Invalid("", "cannot build the FCM payload: %v", err)
 	}
-	if len(fm) > maxPayload {
-		return invalid("body", "the FCM payload would be %d bytes, over the %d-byte limit: shorten title, body, url or data", len(fm), maxPayload)
+	if len(fm) > MaxPayload {
+		return crier.Invalid("body", "the FCM payload would be %d bytes, over the %d-byte limit: shorten title, body, url or data", len(fm), MaxPayload)
 	}
 	an, err := json.Marshal(apns.Build(m, "topic").Payload)
 	if err != nil {
-		return invalid("", "cannot build the APNs payload: %v", err)
+		return crier.Invalid("", "cannot build the APNs payload: %v", err)
 	}
-	if len(an) > maxPayload {
-		return invalid("body", "the APNs payload would be %d bytes, over the %d-byte limit: shorten title, body, url or data", len(an), maxPayload)
+	if len(an) > MaxPayload {
+		return crier.Invalid("body", "the APNs payload would be %d bytes, over the %d-byte limit: shorten title, body, url or data", len(an), MaxPayload)
 	}
 	return nil
 }
-
-func isTaskConflict(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }

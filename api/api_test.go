@@ -1,20 +1,20 @@
-package server_test
+package api_test
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
 )
@@ -68,43 +68,6 @@ type quietHoursJSON struct {
 	End   string `json:"end"`
 }
 
-// on returns the stack reporting to t, for use in subtests: s.do must fail
-// the subtest that called it, from that subtest's goroutine.
-func (s *stack) on(t *testing.T) *stack {
-	c := *s
-	c.t = t
-	return &c
-}
-
-// send makes a request with a raw body and headers and returns the status,
-// the answer's headers and body. It reports failures as errors, so it may run
-// outside the test's goroutine.
-func (s *stack) send(method, path string, header http.Header, body string) (int, http.Header, []byte, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, s.base+path, rd)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	for k, vs := range header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	return resp.StatusCode, resp.Header, raw, nil
-}
-
 // checkError checks that an answer is the error wanted, with a message.
 func checkError(t *testing.T, want errorWant, status int, got apiError) {
 	t.Helper()
@@ -117,7 +80,7 @@ func checkError(t *testing.T, want errorWant, status int, got apiError) {
 }
 
 // createFeed creates a feed or fails the test.
-func createFeed(t *testing.T, s *stack, publisherID int64, slug string) storage.Feed {
+func createFeed(t *testing.T, s *env, publisherID int64, slug string) crier.Feed {
 	t.Helper()
 	f, err := s.db.CreateFeed(context.Background(), s.tenant.ID, publisherID, slug, slug, false)
 	if err != nil {
@@ -128,7 +91,7 @@ func createFeed(t *testing.T, s *stack, publisherID int64, slug string) storage.
 
 func TestAPIAuth(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	createFeed(t, s, s.org.ID, "fotball")
 	post := `{"feed": "fotball", "title": "Tittel", "body": "Tekst"}`
 	device := `{"provider": "fcm", "token": "tok-auth"}`
@@ -181,7 +144,7 @@ func TestAPIAuth(t *testing.T) {
 
 func TestAPIPostPermissions(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	ctx := context.Background()
 	createFeed(t, s, s.org.ID, "fotball")
 	createFeed(t, s, s.muni.ID, "kunngjoringer")
@@ -285,7 +248,7 @@ func TestAPIPostPermissions(t *testing.T) {
 
 func TestAPIPostValidation(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	createFeed(t, s, s.org.ID, "fotball")
 
 	valid := func(change func(m map[string]any)) map[string]any {
@@ -407,7 +370,7 @@ func TestAPIPostValidation(t *testing.T) {
 
 func TestAPIDeviceValidation(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	createFeed(t, s, s.org.ID, "fotball")
 
 	fcm := func(extra map[string]any) map[string]any {
@@ -527,145 +490,9 @@ func TestAPIDeviceValidation(t *testing.T) {
 	})
 }
 
-func TestAPIIdempotency(t *testing.T) {
-	t.Parallel()
-	s := newStack(t)
-	createFeed(t, s, s.org.ID, "fotball")
-	createFeed(t, s, s.muni.ID, "veiarbeid")
-	ok := emulator.Behaviour{Kind: emulator.Accept}
-	followers := map[string]string{ // installation id: token
-		"android-1": emulator.FCMToken(ok, "idem1"),
-		"android-2": emulator.FCMToken(ok, "idem2"),
-		"iphone-1":  emulator.APNsToken(ok, 71),
-	}
-	for inst, token := range followers {
-		provider := "fcm"
-		if strings.HasPrefix(inst, "iphone") {
-			provider = "apns"
-		}
-		body := map[string]any{"provider": provider, "token": token, "follows": []string{"fotball"}}
-		if code := s.do("PUT", "/v1/devices/"+inst, s.appKey, body, nil); code != http.StatusCreated {
-			t.Fatalf("register %s: %d", inst, code)
-		}
-	}
-	bystander := emulator.FCMToken(ok, "idem9")
-	if code := s.do("PUT", "/v1/devices/android-9", s.appKey,
-		map[string]any{"provider": "fcm", "token": bystander, "follows": []string{"veiarbeid"}}, nil); code != http.StatusCreated {
-		t.Fatalf("register android-9: %d", code)
-	}
-
-	// pushesOnce checks that each follower got exactly one push since the
-	// last reset, and nobody else any.
-	pushesOnce := func(t *testing.T) {
-		t.Helper()
-		got := map[string]int{}
-		for _, r := range s.emu.Records() {
-			got[r.Token]++
-		}
-		want := map[string]int{}
-		for _, token := range followers {
-			want[token] = 1
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("pushes per token (-want +got):\n%s", diff)
-		}
-	}
-	post := func(extID string) map[string]any {
-		return map[string]any{"feed": "fotball", "title": "Kampstart flyttet", "body": "Kampen starter 18:00.",
-			"external_id": extID}
-	}
-
-	// One after the other.
-	var first, again postCreated
-	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &first); code != http.StatusAccepted {
-		t.Fatalf("first POST: %d, want 202", code)
-	}
-	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &again); code != http.StatusOK {
-		t.Fatalf("replayed POST: %d, want 200", code)
-	}
-	if first.Duplicate || !again.Duplicate || again.ID != first.ID || again.StatusURL != first.StatusURL {
-		t.Errorf("first %+v, replay %+v: want the same post, the replay a duplicate", first, again)
-	}
-	st := s.waitDone(s.orgKey, first.ID)
-	if st.Counts["sent"] != len(followers) {
-		t.Errorf("counts %v, want %d sent", st.Counts, len(followers))
-	}
-	pushesOnce(t)
-
-	// A replay after the post is done is still the same post, and sends
-	// nothing more.
-	s.emu.Reset()
-	var late postCreated
-	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &late); code != http.StatusOK || late.ID != first.ID || !late.Duplicate {
-		t.Errorf("replay after done: %d %+v, want 200 and post %d as a duplicate", code, late, first.ID)
-	}
-
-	// Five at once.
-	const n = 5
-	type answer struct {
-		code int
-		post postCreated
-		err  error
-	}
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	body := `{"feed": "fotball", "title": "Kampen avlyst", "body": "Kampen er avlyst.", "external_id": "cms-2"}`
-	h := http.Header{"Authorization": {"Bearer " + s.orgKey}, "Content-Type": {"application/json"}}
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			code, _, raw, err := s.send("POST", "/v1/posts", h, body)
-			answers[i] = answer{code: code, err: err}
-			if err == nil {
-				answers[i].err = json.Unmarshal(raw, &answers[i].post)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	codes := map[int]int{}
-	ids := map[int64]bool{}
-	duplicates := 0
-	for _, a := range answers {
-		if a.err != nil {
-			t.Fatal(a.err)
-		}
-		codes[a.code]++
-		ids[a.post.ID] = true
-		if a.post.Duplicate {
-			duplicates++
-		}
-	}
-	if diff := cmp.Diff(map[int]int{http.StatusAccepted: 1, http.StatusOK: n - 1}, codes); diff != "" {
-		t.Errorf("statuses of %d concurrent POSTs (-want +got):\n%s", n, diff)
-	}
-	if len(ids) != 1 || duplicates != n-1 {
-		t.Fatalf("concurrent POSTs: post ids %v, %d duplicates; want one id and %d duplicates", ids, duplicates, n-1)
-	}
-	id := answers[0].post.ID
-	if id == first.ID {
-		t.Fatalf("a new external id gave the old post %d", id)
-	}
-	st = s.waitDone(s.orgKey, id)
-	if st.Counts["sent"] != len(followers) || *st.Audience != len(followers) {
-		t.Errorf("audience %v, counts %v; want %d sent", *st.Audience, st.Counts, len(followers))
-	}
-	pushesOnce(t)
-
-	// The external id is the publisher's own: another publisher using the
-	// same one makes its own post.
-	var muni postCreated
-	m := post("cms-2")
-	m["feed"] = "veiarbeid"
-	if code := s.do("POST", "/v1/posts", s.muniKey, m, &muni); code != http.StatusAccepted || muni.ID == id || muni.Duplicate {
-		t.Errorf("the municipality's cms-2: %d %+v, want 202 and a new post", code, muni)
-	}
-}
-
 func TestAPIDevices(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	ctx := context.Background()
 	createFeed(t, s, s.org.ID, "fotball")
 	createFeed(t, s, s.muni.ID, "veiarbeid")
@@ -868,7 +695,7 @@ func TestAPIDevices(t *testing.T) {
 
 func TestAPIGetPost(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnv(t)
 	ctx := context.Background()
 	createFeed(t, s, s.muni.ID, "kunngjoringer")
 
@@ -877,7 +704,7 @@ func TestAPIGetPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := s.db.CreatePublisher(ctx, larvik.ID, "kommunen", "Larvik kommune", storage.RoleMunicipality)
+	pub, err := s.db.CreatePublisher(ctx, larvik.ID, "kommunen", "Larvik kommune", crier.RoleMunicipality)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -954,7 +781,7 @@ func TestAPIGetPost(t *testing.T) {
 
 func TestAPIHealth(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	s := newEnvReady(t, map[string]api.Pinger{"redis": pinger{}})
 	tests := []struct {
 		method, path string
 		status       int
@@ -991,5 +818,29 @@ func TestAPIHealth(t *testing.T) {
 			}
 			checkError(t, errorWant{404, "not_found", ""}, status, got)
 		})
+	}
+}
+
+// TestReadyzFailing: a dependency that does not answer makes /readyz a 503
+// with Retry-After, naming it, while /healthz stays up.
+func TestReadyzFailing(t *testing.T) {
+	t.Parallel()
+	s := newEnvReady(t, map[string]api.Pinger{"redis": pinger{errDown}})
+	status, header, raw, err := s.send("GET", "/readyz", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("decode %q: %v", raw, err)
+	}
+	if status != http.StatusServiceUnavailable || header.Get("Retry-After") == "" {
+		t.Errorf("/readyz: %d, Retry-After %q; want 503 with Retry-After", status, header.Get("Retry-After"))
+	}
+	if diff := cmp.Diff(map[string]string{"postgres": "ok", "redis": "down"}, got); diff != "" {
+		t.Errorf("/readyz (-want +got):\n%s", diff)
+	}
+	if code := s.do("GET", "/healthz", "", nil, nil); code != http.StatusOK {
+		t.Errorf("/healthz: %d, want 200", code)
 	}
 }

@@ -1,0 +1,195 @@
+// Package publish holds the rules that turn a publisher's request into a
+// post or an alert: validation field by field, who may publish what,
+// targeting and segments, the providers' payload limit, CAP alerts with
+// their Updates and Cancels, and what a publisher may see of a post
+// afterwards. The HTTP API and the console call it; it knows nothing of
+// HTTP.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/storage"
+	"github.com/crier-push/crier/tasks"
+)
+
+// Enqueuer puts tasks on asynq queues; *asynq.Client is one.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Config tunes the Service.
+type Config struct {
+	// Now is the clock that judges publish and expiry times; default
+	// time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Service publishes posts and alerts.
+type Service struct {
+	db  *storage.DB
+	enq Enqueuer
+	cfg Config
+}
+
+// New makes a Service.
+func New(db *storage.DB, enq Enqueuer, cfg Config) (*Service, error) {
+	if db == nil {
+		return nil, errors.New("publish: a database is required")
+	}
+	if enq == nil {
+		return nil, errors.New("publish: an enqueuer is required")
+	}
+	return &Service{db: db, enq: enq, cfg: cfg.WithDefaults()}, nil
+}
+
+// Created is a post made (or found again by its external id).
+type Created struct {
+	Post storage.Post
+	// New is false when the external id found a post made before: nothing
+	// is sent twice.
+	New bool
+}
+
+// Feed finds the feed a principal posts to: its own, or any of the
+// tenant's for the municipality.
+func (s *Service) Feed(ctx context.Context, p crier.Principal, slug string) (crier.Feed, error) {
+	if slug == "" {
+		return crier.Feed{}, crier.Invalid("feed", "is required")
+	}
+	feed, err := s.db.FeedBySlug(ctx, p.TenantID, slug)
+	if errors.Is(err, storage.ErrNotFound) {
+		return crier.Feed{}, crier.Invalid("feed", "unknown feed %q", slug)
+	}
+	if err != nil {
+		return crier.Feed{}, err
+	}
+	if err := p.MayPublishTo(feed); err != nil {
+		return crier.Feed{}, err
+	}
+	return feed, nil
+}
+
+// CreatePost validates a post, stores it and enqueues its dispatch.
+func (s *Service) CreatePost(ctx context.Context, p crier.Principal, r PostRequest) (Created, error) {
+	feed, err := s.Feed(ctx, p, r.Feed)
+	if err != nil {
+		return Created{}, err
+	}
+	post, err := s.validatePost(p, r)
+	if err != nil {
+		return Created{}, err
+	}
+	if post.Target, post.Segment, err = s.targeting(ctx, p, r.Target, r.Segment); err != nil {
+		return Created{}, err
+	}
+	return s.save(ctx, p, feed, post)
+}
+
+// save stores a post on its feed and enqueues its dispatch. A replayed
+// request re-enqueues a post that is still waiting: if the first enqueue
+// was lost, the retry mends it; otherwise the task id makes it a no-op.
+func (s *Service) save(ctx context.Context, p crier.Principal, feed crier.Feed, post storage.Post) (Created, error) {
+	post.TenantID, post.FeedID, post.PublisherID = p.TenantID, feed.ID, p.PublisherID()
+	saved, created, err := s.db.CreatePost(ctx, post)
+	if err != nil {
+		return Created{}, err
+	}
+	if saved.State == crier.PostAccepted {
+		task, err := tasks.NewDispatch(saved.ID, saved.Class, saved.PublishAt)
+		if err != nil {
+			return Created{}, err
+		}
+		if _, err := s.enq.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return Created{}, fmt.Errorf("enqueue dispatch of post %d: %w: %w", saved.ID, storage.ErrUnavailable, err)
+		}
+	}
+	return Created{Post: saved, New: created}, nil
+}
+
+// visiblePost reads a post the principal may see; to an organisation the
+// others' posts do not exist.
+func (s *Service) visiblePost(ctx context.Context, p crier.Principal, id int64) (storage.Post, error) {
+	post, err := s.db.Post(ctx, p.TenantID, id)
+	if err != nil {
+		return storage.Post{}, err
+	}
+	if !p.MaySee(post.PublisherID) {
+		return storage.Post{}, fmt.Errorf("post %d: %w", id, storage.ErrNotFound)
+	}
+	return post, nil
+}
+
+// Status is a post and what became of its deliveries.
+type Status struct {
+	Post storage.Post
+	// State is the post's state, done once sending has no delivery left
+	// pending.
+	State    crier.PostState
+	Progress storage.Progress
+	// SendRate is sends per second between the first and the last.
+	SendRate float64
+	// Paused lists the providers that refuse the tenant's credentials while
+	// deliveries wait.
+	Paused []storage.AuthError
+}
+
+// PostStatus reads a post the principal may see and its progress.
+func (s *Service) PostStatus(ctx context.Context, p crier.Principal, id int64) (Status, error) {
+	post, err := s.visiblePost(ctx, p, id)
+	if err != nil {
+		return Status{}, err
+	}
+	pr, err := s.db.PostProgress(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Post: post, State: post.State, Progress: pr}
+	if post.State == crier.PostSending && pr.Pending() == 0 {
+		st.State = crier.PostDone
+	}
+	if pr.FirstSentAt != nil && pr.LastSentAt != nil {
+		if d := pr.LastSentAt.Sub(*pr.FirstSentAt).Seconds(); d > 0 {
+			st.SendRate = float64(pr.Counts[crier.DeliverySent]) / d
+		}
+	}
+	if pr.Pending() > 0 {
+		if st.Paused, err = s.db.AuthErrors(ctx, p.TenantID); err != nil {
+			return Status{}, err
+		}
+	}
+	return st, nil
+}
+
+// CancelPost cancels every delivery of the post not yet sent: no further
+// send of it leaves crier, across every worker, within about a second (the
+// workers' post cache). It returns how many were cancelled.
+func (s *Service) CancelPost(ctx context.Context, p crier.Principal, id int64) (int, error) {
+	if _, err := s.visiblePost(ctx, p, id); err != nil {
+		return 0, err
+	}
+	n, err := s.db.CancelPost(ctx, p.TenantID, id)
+	if errors.Is(err, storage.ErrAlreadyDelivered) {
+		return 0, crier.Errorf(crier.EDELIVERED, "", "every delivery of the post has its outcome; nothing is left to cancel")
+	}
+	return n, err
+}

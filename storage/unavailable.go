@@ -1,0 +1,93 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrUnavailable: PostgreSQL cannot be reached now (refused, timed out,
+// the connection lost); the caller should come back later.
+var ErrUnavailable = errors.New("database temporarily unavailable")
+
+// unavailable marks the failures of reaching PostgreSQL as ErrUnavailable,
+// once, here: callers never inspect driver errors.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || pgconn.Timeout(err) || errors.As(err, &ne) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// pool is the connection pool as storage's queries use it: every error
+// that says PostgreSQL is out of reach comes back as ErrUnavailable.
+type pool struct{ p *pgxpool.Pool }
+
+func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	t, err := p.p.Exec(ctx, sql, args...)
+	return t, unavailable(err)
+}
+
+func (p pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r, err := p.p.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return rows{r}, nil
+}
+
+func (p pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return row{p.p.QueryRow(ctx, sql, args...)}
+}
+
+func (p pool) Begin(ctx context.Context) (pgx.Tx, error) {
+	t, err := p.p.Begin(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return tx{t}, nil
+}
+
+func (p pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := p.p.Acquire(ctx)
+	return c, unavailable(err)
+}
+
+type row struct{ pgx.Row }
+
+func (r row) Scan(dest ...any) error { return unavailable(r.Row.Scan(dest...)) }
+
+type rows struct{ pgx.Rows }
+
+func (r rows) Err() error { return unavailable(r.Rows.Err()) }
+
+type tx struct{ pgx.Tx }
+
+func (t tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c, err := t.Tx.Exec(ctx, sql, args...)
+	return c, unavailable(err)
+}
+
+func (t tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r, err := t.Tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return rows{r}, nil
+}
+
+func (t tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return row{t.Tx.QueryRow(ctx, sql, args...)}
+}
+
+func (t tx) Commit(ctx context.Context) error { return unavailable(t.Tx.Commit(ctx)) }
