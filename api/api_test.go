@@ -114,31 +114,42 @@ func TestAPIAuth(t *testing.T) {
 		{"organisation key reads a device", "GET", "/v1/devices/x", "Bearer " + s.orgKey, "", errorWant{403, "forbidden", ""}},
 		{"organisation key deletes a device", "DELETE", "/v1/devices/x", "Bearer " + s.orgKey, "", errorWant{403, "forbidden", ""}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			h := http.Header{"Content-Type": {"application/json"}}
-			if tt.auth != "" {
-				h.Set("Authorization", tt.auth)
-			}
-			status, header, raw, err := s.send(tt.method, tt.path, h, tt.body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got apiError
-			if err := json.Unmarshal(raw, &got); err != nil {
-				t.Fatalf("decode %q: %v", raw, err)
-			}
-			checkError(t, tt.want, status, got)
-			if status == http.StatusUnauthorized && header.Get("WWW-Authenticate") == "" {
-				t.Errorf("401 without WWW-Authenticate")
-			}
-		})
-	}
-	// A refused device key created nothing.
+	// The refusals run in parallel within a group, which ends when they
+	// all have: only then can the check below see what they left.
+	t.Run("refusals", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				h := http.Header{"Content-Type": {"application/json"}}
+				if tt.auth != "" {
+					h.Set("Authorization", tt.auth)
+				}
+				status, header, raw, err := s.send(tt.method, tt.path, h, tt.body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got apiError
+				if err := json.Unmarshal(raw, &got); err != nil {
+					t.Fatalf("decode %q: %v", raw, err)
+				}
+				checkError(t, tt.want, status, got)
+				if status == http.StatusUnauthorized && header.Get("WWW-Authenticate") == "" {
+					t.Errorf("401 without WWW-Authenticate")
+				}
+			})
+		}
+	})
+	// The refused requests created nothing: no device x, no post.
 	var e apiError
 	if code := s.on(t).do("GET", "/v1/devices/x", s.appKey, nil, &e); code != http.StatusNotFound {
 		t.Errorf("GET device x after refused PUTs: %d, want 404", code)
+	}
+	var posts int
+	if err := s.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM posts`).Scan(&posts); err != nil {
+		t.Fatal(err)
+	}
+	if posts != 0 {
+		t.Errorf("%d posts after refused POSTs, want 0", posts)
 	}
 }
 

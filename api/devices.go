@@ -115,9 +115,25 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// mergeDevice validates the body and applies it onto d.
+// mergeDevice validates the body and applies it onto d, step by step:
+// how the device is reached, what it is, what its resident chose.
 func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) error {
+	for _, step := range []func() error{
+		func() error { return mergeReach(d, b) },
+		func() error { return mergeProfile(d, b) },
+		func() error { return s.mergeChoices(r, d, b) },
+		func() error { return mergePlaces(d, b.Places) },
+		func() error { return mergeQuietHours(d, b.QuietHours) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// mergeReach applies the provider, the platform and the token.
+func mergeReach(d *storage.Device, b deviceBody) error {
 	if b.Provider != nil {
 		provider, err := crier.ParseProvider(*b.Provider)
 		if err != nil {
@@ -147,9 +163,11 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 		// comes back with it. Other updates leave a dead device dead.
 		d.Active = true
 	}
-	if err := checkToken(d.Provider, d.Token); err != nil {
-		return err
-	}
+	return checkToken(d.Provider, d.Token)
+}
+
+// mergeProfile applies the locale, the time zone and the app's version.
+func mergeProfile(d *storage.Device, b deviceBody) error {
 	if b.Locale != nil {
 		if !crier.ValidLocale(*b.Locale) {
 			return crier.Invalid("locale", "must be a language tag such as nb, nn, en or en-GB, not %q", *b.Locale)
@@ -171,19 +189,26 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 		}
 		d.AppVersion = *b.AppVersion
 	}
+	return nil
+}
+
+// mergeChoices applies the follows, mutes, areas and interests.
+func (s *Server) mergeChoices(r *http.Request, d *storage.Device, b deviceBody) error {
 	var err error
-	if b.Follows != nil {
-		if d.Follows, err = s.resolve(r, "follows", *b.Follows, s.db.FeedIDs); err != nil {
-			return err
+	for _, c := range []struct {
+		field  string
+		slugs  *[]string
+		into   *[]int64
+		lookup func(ctx context.Context, tenantID int64, slugs []string) ([]int64, []string, error)
+	}{
+		{"follows", b.Follows, &d.Follows, s.db.FeedIDs},
+		{"mutes", b.Mutes, &d.Mutes, s.db.FeedIDs},
+		{"areas", b.Areas, &d.Areas, s.db.AreaIDs},
+	} {
+		if c.slugs == nil {
+			continue
 		}
-	}
-	if b.Mutes != nil {
-		if d.Mutes, err = s.resolve(r, "mutes", *b.Mutes, s.db.FeedIDs); err != nil {
-			return err
-		}
-	}
-	if b.Areas != nil {
-		if d.Areas, err = s.resolve(r, "areas", *b.Areas, s.db.AreaIDs); err != nil {
+		if *c.into, err = s.resolve(r, c.field, *c.slugs, c.lookup); err != nil {
 			return err
 		}
 	}
@@ -196,47 +221,60 @@ func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) e
 		}
 		d.Interests = dedupe(*b.Interests)
 	}
-	if b.Places != nil {
-		if len(*b.Places) > maxPlaces {
-			return crier.Invalid("places", "at most %d places", maxPlaces)
-		}
-		for i, pl := range *b.Places {
-			f := fmt.Sprintf("places[%d]", i)
-			switch {
-			case pl.Name == "" || len(pl.Name) > 64:
-				return crier.Invalid(f+".name", "must be 1 to 64 bytes")
-			case crier.CheckText(f+".name", pl.Name) != nil:
-				return crier.CheckText(f+".name", pl.Name)
-			case pl.Lat < -90 || pl.Lat > 90:
-				return crier.Invalid(f+".lat", "must be between -90 and 90")
-			case pl.Lon < -180 || pl.Lon > 180:
-				return crier.Invalid(f+".lon", "must be between -180 and 180")
-			}
-		}
-		d.Places = *b.Places
+	return nil
+}
+
+// mergePlaces applies the named places.
+func mergePlaces(d *storage.Device, places *[]storage.Place) error {
+	if places == nil {
+		return nil
 	}
-	if len(b.QuietHours) > 0 {
-		if string(b.QuietHours) == "null" {
-			d.QuietStart, d.QuietEnd = "", ""
-		} else {
-			var q quietHours
-			dec := json.NewDecoder(strings.NewReader(string(b.QuietHours)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&q); err != nil {
-				return crier.Invalid("quiet_hours", `must be {"start": "HH:MM", "end": "HH:MM"} or null`)
-			}
-			if !clockRE.MatchString(q.Start) {
-				return crier.Invalid("quiet_hours.start", "must be a time of day HH:MM, not %q", q.Start)
-			}
-			if !clockRE.MatchString(q.End) {
-				return crier.Invalid("quiet_hours.end", "must be a time of day HH:MM, not %q", q.End)
-			}
-			if q.Start == q.End {
-				return crier.Invalid("quiet_hours", "start and end must differ")
-			}
-			d.QuietStart, d.QuietEnd = q.Start, q.End
+	if len(*places) > maxPlaces {
+		return crier.Invalid("places", "at most %d places", maxPlaces)
+	}
+	for i, pl := range *places {
+		f := fmt.Sprintf("places[%d]", i)
+		switch {
+		case pl.Name == "" || len(pl.Name) > 64:
+			return crier.Invalid(f+".name", "must be 1 to 64 bytes")
+		case crier.CheckText(f+".name", pl.Name) != nil:
+			return crier.CheckText(f+".name", pl.Name)
+		case pl.Lat < -90 || pl.Lat > 90:
+			return crier.Invalid(f+".lat", "must be between -90 and 90")
+		case pl.Lon < -180 || pl.Lon > 180:
+			return crier.Invalid(f+".lon", "must be between -180 and 180")
 		}
 	}
+	d.Places = *places
+	return nil
+}
+
+// mergeQuietHours applies {"start": "HH:MM", "end": "HH:MM"}, or null to
+// clear them; absent keeps them.
+func mergeQuietHours(d *storage.Device, raw json.RawMessage) error {
+	switch {
+	case len(raw) == 0:
+		return nil
+	case string(raw) == "null":
+		d.QuietStart, d.QuietEnd = "", ""
+		return nil
+	}
+	var q quietHours
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&q); err != nil {
+		return crier.Invalid("quiet_hours", `must be {"start": "HH:MM", "end": "HH:MM"} or null`)
+	}
+	if !clockRE.MatchString(q.Start) {
+		return crier.Invalid("quiet_hours.start", "must be a time of day HH:MM, not %q", q.Start)
+	}
+	if !clockRE.MatchString(q.End) {
+		return crier.Invalid("quiet_hours.end", "must be a time of day HH:MM, not %q", q.End)
+	}
+	if q.Start == q.End {
+		return crier.Invalid("quiet_hours", "start and end must differ")
+	}
+	d.QuietStart, d.QuietEnd = q.Start, q.End
 	return nil
 }
 

@@ -70,25 +70,68 @@ type Config struct {
 	AuthPause, CredentialsCheck time.Duration
 }
 
+// Defaults of the Config.
+const (
+	DefaultHTTPAddr = ":8080"
+	// DefaultConcurrency: sends wait on the network, not on the CPU.
+	DefaultConcurrency     = 200
+	DefaultQueueServers    = 8
+	DefaultDispatches      = 4
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
-	c.HTTPAddr = cmp.Or(c.HTTPAddr, ":8080")
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, DefaultHTTPAddr)
 	if !c.API && !c.Worker {
 		c.API, c.Worker = true, true
 	}
-	c.Concurrency = cmp.Or(c.Concurrency, 200)
-	c.QueueServers = max(1, min(cmp.Or(c.QueueServers, 8), c.Concurrency))
-	c.Dispatches = cmp.Or(c.Dispatches, 4)
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	if c.QueueServers == 0 {
+		c.QueueServers = DefaultQueueServers
+	}
+	if c.Concurrency > 0 {
+		c.QueueServers = min(c.QueueServers, c.Concurrency)
+	}
+	c.Dispatches = cmp.Or(c.Dispatches, DefaultDispatches)
 	if len(c.Groups) == 0 {
 		for _, g := range tasks.Groups() {
 			c.Groups = append(c.Groups, g.Name)
 		}
 	}
-	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// validate refuses a config that cannot run, naming the field.
+func (c Config) validate() error {
+	switch {
+	case c.DatabaseURL == "":
+		return errors.New("server config: DatabaseURL is required")
+	case c.RedisURL == "":
+		return errors.New("server config: RedisURL is required")
+	case c.Concurrency < 1:
+		return fmt.Errorf("server config: Concurrency %d: must be at least 1", c.Concurrency)
+	case c.QueueServers < 1:
+		return fmt.Errorf("server config: QueueServers %d: must be at least 1", c.QueueServers)
+	case c.Dispatches < 1:
+		return fmt.Errorf("server config: Dispatches %d: must be at least 1", c.Dispatches)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("server config: ShutdownTimeout %s: must not be negative", c.ShutdownTimeout)
+	case c.AuthPause < 0:
+		return fmt.Errorf("server config: AuthPause %s: must not be negative", c.AuthPause)
+	case c.CredentialsCheck < 0:
+		return fmt.Errorf("server config: CredentialsCheck %s: must not be negative", c.CredentialsCheck)
+	}
+	for _, name := range c.Groups {
+		if !slices.ContainsFunc(tasks.Groups(), func(g tasks.Group) bool { return g.Name == name }) {
+			return fmt.Errorf("server config: Groups: queue group %q: want urgent, dispatch or routine", name)
+		}
+	}
+	return nil
 }
 
 // Server is a running crier process.
@@ -101,6 +144,8 @@ type Server struct {
 	http   *http.Server
 	asynq  []*asynq.Server
 	rec    *worker.Recorder
+	tasks  *asynq.ServeMux // the handlers of the asynq servers
+	holder *tasks.Holder
 	met    *metrics.Metrics
 	insp   *asynq.Inspector
 	mln    net.Listener
@@ -110,10 +155,8 @@ type Server struct {
 // New connects to Postgres and Redis and prepares the roles; Run starts them.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.WithDefaults()
-	for _, name := range cfg.Groups {
-		if !slices.ContainsFunc(tasks.Groups(), func(g tasks.Group) bool { return g.Name == name }) {
-			return nil, fmt.Errorf("queue group %q: want urgent, dispatch or routine", name)
-		}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	ropt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
@@ -174,39 +217,57 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	if cfg.Worker {
-		s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
-		for _, g := range tasks.Groups() {
-			if !slices.Contains(cfg.Groups, g.Name) {
-				continue
-			}
-			servers, concurrency := cfg.QueueServers, cfg.Concurrency
-			if g.Name == "dispatch" {
-				servers, concurrency = 1, cfg.Dispatches
-			}
-			for i := range servers {
-				per := concurrency / servers
-				if i < concurrency%servers {
-					per++
-				}
-				s.asynq = append(s.asynq, asynq.NewServer(ropt, asynq.Config{
-					Concurrency:    per,
-					Queues:         g.Queues,
-					StrictPriority: true,
-					RetryDelayFunc: worker.RetryDelay,
-					IsFailure:      worker.IsFailure,
-					// An idle server looks for new tasks this often: an
-					// alert arriving at a quiet moment must not wait a
-					// second.
-					TaskCheckInterval:        50 * time.Millisecond,
-					DelayedTaskCheckInterval: time.Second,
-					ShutdownTimeout:          cfg.ShutdownTimeout,
-					Logger:                   tasks.Logger{L: cfg.Logger},
-					LogLevel:                 asynq.WarnLevel,
-				}))
-			}
+		if err := s.buildWorker(ropt); err != nil {
+			s.Close()
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// buildWorker prepares the worker role: the recorder, the emergency hold,
+// the dispatch and send handlers, and the asynq servers of each queue
+// group.
+func (s *Server) buildWorker(ropt asynq.RedisConnOpt) error {
+	cfg, db := s.cfg, s.db
+	s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
+	s.holder = tasks.NewHolder(s.insp, s.rdb, cfg.Logger)
+	s.tasks = asynq.NewServeMux()
+	s.tasks.Handle(tasks.TypeDispatch, dispatcher.New(db, s.client, dispatcher.Config{Logger: cfg.Logger, Now: cfg.Now,
+		Observer: s.met, Holder: s.holder}))
+	s.tasks.Handle(tasks.TypeSend, worker.New(db, worker.NewTenantSenders(db, cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
+		worker.Config{Logger: cfg.Logger, Now: cfg.Now, AuthPause: cfg.AuthPause, Observer: s.met}))
+	for _, g := range tasks.Groups() {
+		if !slices.Contains(cfg.Groups, g.Name) {
+			continue
+		}
+		servers, concurrency := cfg.QueueServers, cfg.Concurrency
+		if g.Name == "dispatch" {
+			servers, concurrency = 1, cfg.Dispatches
+		}
+		for i := range servers {
+			per := concurrency / servers
+			if i < concurrency%servers {
+				per++
+			}
+			s.asynq = append(s.asynq, asynq.NewServer(ropt, asynq.Config{
+				Concurrency:    per,
+				Queues:         g.Queues,
+				StrictPriority: true,
+				RetryDelayFunc: worker.RetryDelay,
+				IsFailure:      worker.IsFailure,
+				// An idle server looks for new tasks this often: an
+				// alert arriving at a quiet moment must not wait a
+				// second.
+				TaskCheckInterval:        50 * time.Millisecond,
+				DelayedTaskCheckInterval: time.Second,
+				ShutdownTimeout:          cfg.ShutdownTimeout,
+				Logger:                   tasks.Logger{L: cfg.Logger},
+				LogLevel:                 asynq.WarnLevel,
+			}))
+		}
+	}
+	return nil
 }
 
 // Addr is where the API listens.
@@ -226,23 +287,18 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
-	if len(s.asynq) > 0 {
+	if s.rec != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
-		mux := asynq.NewServeMux()
-		holder := tasks.NewHolder(s.insp, s.rdb, s.cfg.Logger)
 		wg.Add(1)
-		go func() { defer wg.Done(); holder.Watch(recCtx, 5*time.Second) }()
-		mux.Handle(tasks.TypeDispatch, dispatcher.New(s.db, s.client, dispatcher.Config{Logger: s.cfg.Logger, Now: s.cfg.Now,
-			Observer: s.met, Holder: holder}))
-		mux.Handle(tasks.TypeSend, worker.New(s.db, worker.NewTenantSenders(s.db, s.cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
-			worker.Config{Logger: s.cfg.Logger, Now: s.cfg.Now, AuthPause: s.cfg.AuthPause, Observer: s.met}))
+		go func() { defer wg.Done(); s.holder.Watch(recCtx, 5*time.Second) }()
 		for i, srv := range s.asynq {
-			if err := srv.Start(mux); err != nil {
+			if err := srv.Start(s.tasks); err != nil {
 				for _, started := range s.asynq[:i] {
 					started.Shutdown()
 				}
 				stopRec()
+				wg.Wait()
 				return fmt.Errorf("start worker: %w", err)
 			}
 		}
@@ -270,7 +326,9 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, h := range []*http.Server{s.http, s.mhttp} {
 		if h != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-			h.Shutdown(sctx) //nolint:errcheck // best effort on the way out
+			if serr := h.Shutdown(sctx); serr != nil {
+				err = errors.Join(err, fmt.Errorf("shut down http: %w", serr))
+			}
 			cancel()
 		}
 	}
@@ -286,11 +344,13 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Close releases connections. Call after Run returns.
-func (s *Server) Close() {
-	s.client.Close()
-	s.insp.Close()
-	s.rdb.Close()
+func (s *Server) Close() error {
+	err := errors.Join(s.client.Close(), s.insp.Close(), s.rdb.Close())
 	s.db.Close()
+	if err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
 }
 
 type redisPinger struct{ c redis.UniversalClient }

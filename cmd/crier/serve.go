@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
+	"maps"
+	"slices"
 
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 
 	"github.com/crier-push/crier/providers/emulator"
@@ -20,16 +22,21 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 		fs := newFlags(role, stderr)
 		var c common
 		c.register(fs, getenv)
-		addr := fs.String("addr", envOr(getenv, "CRIER_ADDR", ":8080"), "API listen address (env CRIER_ADDR)")
-		concurrency := fs.Int("concurrency", 200, "sends one worker process runs at once, per queue group (urgent and routine take turns during an alert)")
-		queueServers := fs.Int("queue-servers", envInt(getenv, "CRIER_QUEUE_SERVERS", 0),
-			"asynq servers per queue group in a worker process; each dequeues serially (default 8; env CRIER_QUEUE_SERVERS)")
-		groups := fs.String("groups", envOr(getenv, "CRIER_GROUPS", "urgent,dispatch,routine"),
+		addr := fs.String("addr", server.DefaultHTTPAddr, "API listen address (env CRIER_ADDR)")
+		concurrency := fs.Int("concurrency", server.DefaultConcurrency,
+			"sends one worker process runs at once, per queue group (urgent and routine take turns during an alert; env CRIER_CONCURRENCY)")
+		queueServers := fs.Int("queue-servers", server.DefaultQueueServers,
+			"asynq servers per queue group in a worker process; each dequeues serially (env CRIER_QUEUE_SERVERS)")
+		groups := fs.String("groups", "urgent,dispatch,routine",
 			"queue groups a worker serves: urgent (alerts), dispatch (other posts' dispatches), routine (env CRIER_GROUPS)")
 		migrate := fs.Bool("migrate", true, "apply migrations before starting")
-		metricsAddr := fs.String("metrics-addr", envOr(getenv, "CRIER_METRICS_ADDR", ""),
+		metricsAddr := fs.String("metrics-addr", "",
 			"serve /metrics on this address too (the API serves it on -addr); for worker processes (env CRIER_METRICS_ADDR)")
 		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := flagsFromEnv(fs, getenv, map[string]string{"addr": "CRIER_ADDR", "concurrency": "CRIER_CONCURRENCY",
+			"queue-servers": "CRIER_QUEUE_SERVERS", "groups": "CRIER_GROUPS", "metrics-addr": "CRIER_METRICS_ADDR"}); err != nil {
 			return err
 		}
 		log := c.logger(stderr)
@@ -58,11 +65,23 @@ func envOr(getenv env, key, def string) string {
 	return def
 }
 
-func envInt(getenv env, key string, def int) int {
-	if n, err := strconv.Atoi(getenv(key)); err == nil {
-		return n
+// flagsFromEnv sets each flag not given on the command line from its
+// environment variable, if that is set: a flag beats the environment, the
+// environment beats the default, and a bad value is an error naming the
+// variable.
+func flagsFromEnv(fs *flag.FlagSet, getenv env, vars map[string]string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		v := getenv(vars[name])
+		if given[name] || v == "" {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			return fmt.Errorf("%s=%q: %w", vars[name], v, err)
+		}
 	}
-	return def
+	return nil
 }
 
 func migrateDB(ctx context.Context, url string, log *slog.Logger) error {
