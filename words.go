@@ -104,3 +104,16 @@ func (p Principal) Count(n int) Count {
 	}
 	return Count{N: n}
 }
+
+// Distinct is the words (tags, interests, slugs) in their order, each once.
+func Distinct(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -44,30 +44,6 @@ type postCreated struct {
 	StatusURL string `json:"status_url"`
 }
 
-// device is a device as the API shows it.
-type device struct {
-	InstallationID string          `json:"installation_id"`
-	Provider       string          `json:"provider"`
-	Platform       string          `json:"platform"`
-	Token          string          `json:"token"`
-	Locale         string          `json:"locale"`
-	TimeZone       string          `json:"time_zone"`
-	AppVersion     string          `json:"app_version"`
-	Follows        []string        `json:"follows"`
-	Mutes          []string        `json:"mutes"`
-	Interests      []string        `json:"interests"`
-	Areas          []string        `json:"areas"`
-	Places         []storage.Place `json:"places"`
-	QuietHours     *quietHoursJSON `json:"quiet_hours"`
-	Active         bool            `json:"active"`
-	Deactivated    string          `json:"deactivated_reason"`
-}
-
-type quietHoursJSON struct {
-	Start string `json:"start"`
-	End   string `json:"end"`
-}
-
 // checkError checks that an answer is the error wanted, with a message.
 func checkError(t *testing.T, want errorWant, status int, got apiError) {
 	t.Helper()
@@ -520,22 +496,22 @@ func TestAPIDevices(t *testing.T) {
 			"places":      []map[string]any{{"name": "hjem", "lat": 59.1312, "lon": 10.2166}, {"name": "hytta", "lat": 59.0, "lon": 10.5}},
 			"quiet_hours": map[string]string{"start": "22:00", "end": "07:00"},
 		}
-		var created device
+		var created api.Device
 		if code := s.do("PUT", "/v1/devices/rot", s.appKey, body, &created); code != http.StatusCreated {
 			t.Fatalf("register: %d, want 201", code)
 		}
-		want := device{
+		want := api.Device{
 			InstallationID: "rot", Provider: "fcm", Platform: "android", Token: "tok-rot-1", Locale: "nn",
 			TimeZone: "Europe/Oslo", AppVersion: "1.2.3",
 			Follows: []string{"fotball", "veiarbeid"}, Mutes: []string{}, Interests: []string{"kultur", "fotball"},
 			Areas:      []string{},
 			Places:     []storage.Place{{Name: "hjem", Lat: 59.1312, Lon: 10.2166}, {Name: "hytta", Lat: 59.0, Lon: 10.5}},
-			QuietHours: &quietHoursJSON{Start: "22:00", End: "07:00"}, Active: true,
+			QuietHours: &api.QuietHours{Start: "22:00", End: "07:00"}, Active: true,
 		}
 		if diff := cmp.Diff(want, created); diff != "" {
 			t.Errorf("registered device (-want +got):\n%s", diff)
 		}
-		var rotated device
+		var rotated api.Device
 		if code := s.do("PUT", "/v1/devices/rot", s.appKey, map[string]any{"provider": "fcm", "token": "tok-rot-2"}, &rotated); code != http.StatusOK {
 			t.Fatalf("rotate: %d, want 200", code)
 		}
@@ -543,7 +519,7 @@ func TestAPIDevices(t *testing.T) {
 		if diff := cmp.Diff(want, rotated); diff != "" {
 			t.Errorf("PUT answer after rotation (-want +got):\n%s", diff)
 		}
-		var got device
+		var got api.Device
 		if code := s.do("GET", "/v1/devices/rot", s.appKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
@@ -552,7 +528,7 @@ func TestAPIDevices(t *testing.T) {
 		}
 
 		// null clears quiet hours; an absent field keeps them.
-		var cleared device
+		var cleared api.Device
 		if code := s.do("PUT", "/v1/devices/rot", s.appKey, map[string]any{"quiet_hours": nil}, &cleared); code != http.StatusOK {
 			t.Fatalf("clear quiet hours: %d", code)
 		}
@@ -567,7 +543,7 @@ func TestAPIDevices(t *testing.T) {
 	t.Run("token rotation keeps the platform", func(t *testing.T) {
 		t.Parallel()
 		s := s.on(t)
-		var got device
+		var got api.Device
 		if code := s.do("PUT", "/v1/devices/fcm-ios", s.appKey,
 			map[string]any{"provider": "fcm", "platform": "ios", "token": "tok-fi-1"}, &got); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
@@ -579,7 +555,7 @@ func TestAPIDevices(t *testing.T) {
 			map[string]any{"provider": "fcm", "token": "tok-fi-2"}, nil); code != http.StatusOK {
 			t.Fatalf("rotate: %d", code)
 		}
-		var rotated device
+		var rotated api.Device
 		if code := s.do("GET", "/v1/devices/fcm-ios", s.appKey, nil, &rotated); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
@@ -631,7 +607,7 @@ func TestAPIDevices(t *testing.T) {
 		if code := s.do("GET", "/v1/devices/move-old", s.appKey, nil, nil); code != http.StatusNotFound {
 			t.Errorf("GET old installation: %d, want 404", code)
 		}
-		var got device
+		var got api.Device
 		if code := s.do("GET", "/v1/devices/move-new", s.appKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET new installation: %d", code)
 		}
@@ -654,7 +630,7 @@ func TestAPIDevices(t *testing.T) {
 		if err := s.db.DeactivateDevice(ctx, d.ID, "tok-react", "UNREGISTERED"); err != nil {
 			t.Fatal(err)
 		}
-		var got device
+		var got api.Device
 		if code := s.do("GET", "/v1/devices/react", s.appKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
@@ -662,11 +638,11 @@ func TestAPIDevices(t *testing.T) {
 			t.Fatalf("deactivated device: active %v reason %q", got.Active, got.Deactivated)
 		}
 		// A fresh value: deactivated_reason is left out when empty.
-		var again device
+		var again api.Device
 		if code := s.do("PUT", "/v1/devices/react", s.appKey, map[string]any{"provider": "fcm", "token": "tok-react"}, &again); code != http.StatusOK {
 			t.Fatalf("register again: %d, want 200", code)
 		}
-		got = device{}
+		got = api.Device{}
 		if code := s.do("GET", "/v1/devices/react", s.appKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}

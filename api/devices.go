@@ -48,13 +48,14 @@ type deviceBody struct {
 	QuietHours json.RawMessage `json:"quiet_hours"`
 }
 
-type quietHours struct {
+// QuietHours are a device's quiet hours as the API shows them.
+type QuietHours struct {
 	Start string `json:"start"`
 	End   string `json:"end"`
 }
 
-// deviceJSON is a device as the API shows it.
-type deviceJSON struct {
+// Device is a device as the API shows it.
+type Device struct {
 	InstallationID string          `json:"installation_id"`
 	Provider       crier.Provider  `json:"provider"`
 	Platform       crier.Platform  `json:"platform"`
@@ -67,7 +68,7 @@ type deviceJSON struct {
 	Interests      []string        `json:"interests"`
 	Areas          []string        `json:"areas"`
 	Places         []storage.Place `json:"places"`
-	QuietHours     *quietHours     `json:"quiet_hours"`
+	QuietHours     *QuietHours     `json:"quiet_hours"`
 	Active         bool            `json:"active"`
 	Deactivated    string          `json:"deactivated_reason,omitempty"`
 }
@@ -219,7 +220,7 @@ func (s *Server) mergeChoices(r *http.Request, d *storage.Device, b deviceBody) 
 		if err := crier.CheckTags("interests", *b.Interests); err != nil {
 			return err
 		}
-		d.Interests = dedupe(*b.Interests)
+		d.Interests = crier.Distinct(*b.Interests)
 	}
 	return nil
 }
@@ -259,7 +260,7 @@ func mergeQuietHours(d *storage.Device, raw json.RawMessage) error {
 		d.QuietStart, d.QuietEnd = "", ""
 		return nil
 	}
-	var q quietHours
+	var q QuietHours
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil {
@@ -305,7 +306,7 @@ func (s *Server) resolve(r *http.Request, field string, slugs []string,
 			return nil, crier.Invalid(fmt.Sprintf("%s[%d]", field, i), "must be a slug (a-z, 0-9, -), not %q", sl)
 		}
 	}
-	ids, missing, err := lookup(r.Context(), principal(r.Context()).TenantID, dedupe(slugs))
+	ids, missing, err := lookup(r.Context(), principal(r.Context()).TenantID, crier.Distinct(slugs))
 	if err != nil {
 		return nil, err
 	}
@@ -315,20 +316,8 @@ func (s *Server) resolve(r *http.Request, field string, slugs []string,
 	return ids, nil
 }
 
-func dedupe[T comparable](in []T) []T {
-	seen := make(map[T]bool, len(in))
-	out := make([]T, 0, len(in))
-	for _, v := range in {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func (s *Server) deviceJSON(r *http.Request, d storage.Device) (deviceJSON, error) {
-	out := deviceJSON{InstallationID: d.InstallationID, Provider: d.Provider, Platform: d.Platform, Token: d.Token,
+func (s *Server) deviceJSON(r *http.Request, d storage.Device) (Device, error) {
+	out := Device{InstallationID: d.InstallationID, Provider: d.Provider, Platform: d.Platform, Token: d.Token,
 		Locale: d.Locale, TimeZone: d.TimeZone, AppVersion: d.AppVersion, Interests: nonNil(d.Interests),
 		Places: nonNil(d.Places), Active: d.Active, Deactivated: d.DeactivatedReason}
 	var err error
@@ -342,7 +331,7 @@ func (s *Server) deviceJSON(r *http.Request, d storage.Device) (deviceJSON, erro
 		return out, err
 	}
 	if d.QuietStart != "" {
-		out.QuietHours = &quietHours{Start: d.QuietStart, End: d.QuietEnd}
+		out.QuietHours = &QuietHours{Start: d.QuietStart, End: d.QuietEnd}
 	}
 	return out, nil
 }

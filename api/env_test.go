@@ -97,28 +97,15 @@ func newEnvReady(t *testing.T, ready map[string]api.Pinger) *env {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, db: db, base: srv.URL, queue: q}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	e.tenant, err = db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
-	must(err)
-	e.muni, err = db.CreatePublisher(ctx, e.tenant.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality)
-	must(err)
-	e.org, err = db.CreatePublisher(ctx, e.tenant.ID, "sandefjord-fotball", "Sandefjord Fotball", crier.RoleOrganisation)
-	must(err)
-	other, err := db.CreatePublisher(ctx, e.tenant.ID, "korpset", "Byens Musikkorps", crier.RoleOrganisation)
-	must(err)
-	e.appKey, err = db.NewAPIKey(ctx, e.tenant.ID, nil, "app")
-	must(err)
-	e.muniKey, err = db.NewAPIKey(ctx, e.tenant.ID, &e.muni.ID, "cms")
-	must(err)
-	e.orgKey, err = db.NewAPIKey(ctx, e.tenant.ID, &e.org.ID, "club site")
-	must(err)
-	e.otherKey, err = db.NewAPIKey(ctx, e.tenant.ID, &other.ID, "band site")
-	must(err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.muni, err = db.CreatePublisher(ctx, e.tenant.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality); err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.NewPublishers(t, db, e.tenant.ID, e.muni)
+	e.org, e.appKey, e.muniKey, e.orgKey, e.otherKey = p.Org, p.AppKey, p.MuniKey, p.OrgKey, p.OtherKey
 	return e
 }
 

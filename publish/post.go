@@ -55,7 +55,7 @@ func (s *Service) validatePost(p crier.Principal, r PostRequest) (storage.Post, 
 	if err := checkContent(r); err != nil {
 		return post, err
 	}
-	post.Tags = dedupe(r.Tags)
+	post.Tags = crier.Distinct(r.Tags)
 	class, err := postClass(p, r.Class)
 	if err != nil {
 		return post, err
@@ -176,16 +176,4 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 			}
 		}
 	}
-}
-
-func dedupe[T comparable](in []T) []T {
-	seen := make(map[T]bool, len(in))
-	out := make([]T, 0, len(in))
-	for _, v := range in {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -60,7 +60,7 @@ func (s *Service) checkSlugs(ctx context.Context, tenantID int64, field string, 
 		if len(c.slugs) == 0 {
 			continue
 		}
-		_, missing, err := c.lookup(ctx, tenantID, dedupe(c.slugs))
+		_, missing, err := c.lookup(ctx, tenantID, crier.Distinct(c.slugs))
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (s *Service) Preview(ctx context.Context, p crier.Principal, r PreviewReque
 	if err != nil {
 		return Preview{}, err
 	}
-	e, err := segments.Audience(segments.Post{Feed: feed.Slug, FeedMandatory: feed.Mandatory, Tags: dedupe(r.Tags)}, tgt, seg)
+	e, err := segments.Audience(segments.Post{Feed: feed.Slug, FeedMandatory: feed.Mandatory, Tags: crier.Distinct(r.Tags)}, tgt, seg)
 	if err != nil {
 		return Preview{}, err
 	}

@@ -90,25 +90,9 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 
 	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr(), redisOpt: rds.AsynqOpt()}
 	db := s.db
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	s.tenant, s.muni = testenv.EmulatorTenant(t, db, emu)
-	s.org, err = db.CreatePublisher(ctx, s.tenant.ID, "sandefjord-fotball", "Sandefjord Fotball", crier.RoleOrganisation)
-	must(err)
-	other, err := db.CreatePublisher(ctx, s.tenant.ID, "korpset", "Byens Musikkorps", crier.RoleOrganisation)
-	must(err)
-	s.appKey, err = db.NewAPIKey(ctx, s.tenant.ID, nil, "app")
-	must(err)
-	s.muniKey, err = db.NewAPIKey(ctx, s.tenant.ID, &s.muni.ID, "cms")
-	must(err)
-	s.orgKey, err = db.NewAPIKey(ctx, s.tenant.ID, &s.org.ID, "club site")
-	must(err)
-	s.otherKey, err = db.NewAPIKey(ctx, s.tenant.ID, &other.ID, "band site")
-	must(err)
+	p := testenv.NewPublishers(t, db, s.tenant.ID, s.muni)
+	s.org, s.appKey, s.muniKey, s.orgKey, s.otherKey = p.Org, p.AppKey, p.MuniKey, p.OrgKey, p.OtherKey
 	return s
 }
 

@@ -34,3 +34,39 @@ func EmulatorTenant(t testing.TB, db *storage.DB, emu *emulator.Emulator) (stora
 	must(err)
 	return tn, muni
 }
+
+// Publishers are the tenant's publishers and keys the API tests use: the
+// municipality, Sandefjord Fotball, a second organisation (a band), and an
+// app key.
+type Publishers struct {
+	Org                               crier.Publisher
+	AppKey, MuniKey, OrgKey, OtherKey string
+}
+
+// NewPublishers adds the organisations and the keys to a tenant whose
+// municipality is muni.
+func NewPublishers(t testing.TB, db *storage.DB, tenantID int64, muni crier.Publisher) Publishers {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("publishers: %v", err)
+		}
+	}
+	var p Publishers
+	var err error
+	p.Org, err = db.CreatePublisher(ctx, tenantID, "sandefjord-fotball", "Sandefjord Fotball", crier.RoleOrganisation)
+	must(err)
+	other, err := db.CreatePublisher(ctx, tenantID, "korpset", "Byens Musikkorps", crier.RoleOrganisation)
+	must(err)
+	p.AppKey, err = db.NewAPIKey(ctx, tenantID, nil, "app")
+	must(err)
+	p.MuniKey, err = db.NewAPIKey(ctx, tenantID, &muni.ID, "cms")
+	must(err)
+	p.OrgKey, err = db.NewAPIKey(ctx, tenantID, &p.Org.ID, "club site")
+	must(err)
+	p.OtherKey, err = db.NewAPIKey(ctx, tenantID, &other.ID, "band site")
+	must(err)
+	return p
+}

@@ -1,0 +1,104 @@
+package crier_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crier-push/crier"
+)
+
+var (
+	muni = crier.Principal{TenantID: 1, Kind: crier.KeyPublisher,
+		Publisher: &crier.Publisher{ID: 1, TenantID: 1, Role: crier.RoleMunicipality}}
+	club = crier.Principal{TenantID: 1, Kind: crier.KeyPublisher,
+		Publisher: &crier.Publisher{ID: 2, TenantID: 1, Role: crier.RoleOrganisation}}
+	app = crier.Principal{TenantID: 1, Kind: crier.KeyApp}
+)
+
+// code is the code of an authorisation answer, "" for yes.
+func code(err error) crier.Code {
+	if err == nil {
+		return ""
+	}
+	return crier.ErrorCode(err)
+}
+
+func TestAuthorisation(t *testing.T) {
+	t.Parallel()
+	ownFeed := crier.Feed{TenantID: 1, PublisherID: 2, Slug: "fotball"}
+	muniFeed := crier.Feed{TenantID: 1, PublisherID: 1, Slug: "viktig"}
+	otherTenant := crier.Feed{TenantID: 9, PublisherID: 2, Slug: "fotball"}
+	tests := []struct {
+		name string
+		got  error
+		want crier.Code
+	}{
+		{"club posts to its feed", club.MayPublishTo(ownFeed), ""},
+		{"club posts to the municipality's feed", club.MayPublishTo(muniFeed), crier.EFORBIDDEN},
+		{"municipality posts to a club's feed", muni.MayPublishTo(ownFeed), ""},
+		{"a feed of another tenant does not exist", muni.MayPublishTo(otherTenant), crier.EINVALID},
+		{"the app posts", app.MayPublishTo(ownFeed), crier.EFORBIDDEN},
+		{"club sends community", club.MaySend(crier.ClassCommunity), ""},
+		{"club sends official", club.MaySend(crier.ClassOfficial), crier.EFORBIDDEN},
+		{"club sends emergency", club.MaySend(crier.ClassEmergency), crier.EFORBIDDEN},
+		{"municipality sends emergency", muni.MaySend(crier.ClassEmergency), ""},
+		{"club uses all", club.MayUseSegmentNode("all"), crier.EFORBIDDEN},
+		{"club uses device", club.MayUseSegmentNode("device"), crier.EFORBIDDEN},
+		{"club uses near", club.MayUseSegmentNode("near"), ""},
+		{"municipality uses all", muni.MayUseSegmentNode("all"), ""},
+		{"club sends alerts", club.MaySendAlerts(), crier.EFORBIDDEN},
+		{"municipality sends alerts", muni.MaySendAlerts(), ""},
+		{"club imports areas", club.MayManageAreas(), crier.EFORBIDDEN},
+	}
+	for _, tt := range tests {
+		if got := code(tt.got); got != tt.want {
+			t.Errorf("%s: %q (%v), want %q", tt.name, got, tt.got, tt.want)
+		}
+	}
+	if !muni.MaySee(2) || !club.MaySee(2) || club.MaySee(1) || app.MaySee(2) {
+		t.Error("MaySee: the municipality sees every post, an organisation its own, the app none")
+	}
+	if muni.DefaultClass() != crier.ClassOfficial || club.DefaultClass() != crier.ClassCommunity {
+		t.Error("DefaultClass: official for the municipality, community for an organisation")
+	}
+}
+
+// TestCounts: an organisation sees counts under ten as "<10".
+func TestCounts(t *testing.T) {
+	t.Parallel()
+	var got []string
+	for _, p := range []crier.Principal{muni, club} {
+		for _, n := range []int{0, 9, 10, 412} {
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // as the API writes
+			if err := enc.Encode(p.Count(n)); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, strings.TrimSpace(b.String()))
+		}
+	}
+	want := []string{"0", "9", "10", "412", `"<10"`, `"<10"`, "10", "412"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestWithin: an error of a part is named from the whole.
+func TestWithin(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ field, root, want string }{
+		{"body", "alert.info[0]", "alert.info[0].body"},
+		{"[2]", "tags", "tags[2]"},
+		{"", "area", "area"},
+		{".features[1]", "", "features[1]"},
+	} {
+		got := crier.AsError(crier.Within(crier.Invalid(c.field, "bad"), c.root))
+		if got == nil || got.Field != c.want || got.Code != crier.EINVALID {
+			t.Errorf("Within(%q, %q) = %+v, want field %q", c.field, c.root, got, c.want)
+		}
+	}
+}
