@@ -44,16 +44,20 @@ type Config struct {
 	// Municipalities is the GeoJSON of the Norwegian municipalities.
 	Municipalities []byte
 
-	Devices     int           // default 1,000,000
-	Tenants     int           // default 3; the first has 80 % of the devices
-	Workers     int           // crier worker processes; default 2
-	Concurrency int           // sends in flight per worker; default 200
-	Latency     time.Duration // the emulator's answer time; default 20 ms
+	Devices int // default DefaultDevices
+	// Tenants is how many tenants share the devices, from 1 to 10: each
+	// after the first has a tenth of them. Default DefaultTenants, so the
+	// first has 80 %.
+	Tenants     int
+	Workers     int           // crier worker processes; default DefaultWorkers
+	Concurrency int           // sends in flight per worker; default DefaultConcurrency
+	Latency     time.Duration // the emulator's answer time; default DefaultLatency
 	// AlertDevices is the size of the alert sent behind the broadcast;
-	// default 100,000 (or an eighth of the first tenant, if smaller).
+	// default DefaultAlertDevices (or an eighth of the first tenant, if
+	// smaller).
 	AlertDevices int
 	// CeilingTasks is how many tasks and pushes the ceilings are measured
-	// with; default 100,000 (or Devices, if smaller).
+	// with; default DefaultCeilingTasks (or Devices, if smaller).
 	CeilingTasks int
 
 	// ProfileFile, if set, receives a 10 s CPU profile of the first worker
@@ -66,13 +70,29 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-func (c Config) withDefaults() Config {
-	c.Devices = cmp.Or(c.Devices, 1_000_000)
-	c.Tenants = cmp.Or(c.Tenants, 3)
-	c.Workers = cmp.Or(c.Workers, 2)
-	c.Concurrency = cmp.Or(c.Concurrency, 200)
-	c.Latency = cmp.Or(c.Latency, 20*time.Millisecond)
-	c.CeilingTasks = cmp.Or(c.CeilingTasks, min(100_000, c.Devices))
+// Defaults of the Config.
+const (
+	DefaultDevices      = 1_000_000
+	DefaultTenants      = 3
+	DefaultWorkers      = 2
+	DefaultConcurrency  = 200
+	DefaultLatency      = 20 * time.Millisecond
+	DefaultAlertDevices = 100_000
+	DefaultCeilingTasks = 100_000
+)
+
+// maxTenants: each tenant after the first has a tenth of the devices.
+const maxTenants = 10
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.Devices = cmp.Or(c.Devices, DefaultDevices)
+	c.Tenants = cmp.Or(c.Tenants, DefaultTenants)
+	c.Workers = cmp.Or(c.Workers, DefaultWorkers)
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	c.Latency = cmp.Or(c.Latency, DefaultLatency)
+	c.AlertDevices = cmp.Or(c.AlertDevices, min(DefaultAlertDevices, c.tenantDevices(0)/8))
+	c.CeilingTasks = cmp.Or(c.CeilingTasks, min(DefaultCeilingTasks, c.Devices))
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -80,6 +100,47 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// validate refuses a config a run cannot be made with, naming the field,
+// before anything is started or seeded.
+func (c Config) validate() error {
+	switch {
+	case c.AdminDatabaseURL == "":
+		return errors.New("bench config: AdminDatabaseURL is required")
+	case c.Binary == "":
+		return errors.New("bench config: Binary is required")
+	case len(c.Municipalities) == 0:
+		return errors.New("bench config: Municipalities is required")
+	case c.Devices < 1:
+		return fmt.Errorf("bench config: Devices %d: must be positive", c.Devices)
+	case c.Tenants < 1 || c.Tenants > maxTenants:
+		return fmt.Errorf("bench config: Tenants %d: must be from 1 to %d", c.Tenants, maxTenants)
+	case c.Workers < 1:
+		return fmt.Errorf("bench config: Workers %d: must be positive", c.Workers)
+	case c.Concurrency < 1:
+		return fmt.Errorf("bench config: Concurrency %d: must be positive", c.Concurrency)
+	case c.Latency < 0:
+		return fmt.Errorf("bench config: Latency %s: must not be negative", c.Latency)
+	case c.AlertDevices < 0:
+		return fmt.Errorf("bench config: AlertDevices %d: must not be negative", c.AlertDevices)
+	case c.AlertDevices == 0:
+		// Only the default can be zero: an eighth of too few.
+		return fmt.Errorf("bench config: Devices %d: too few for an alert (the first tenant has %d, under 8)",
+			c.Devices, c.tenantDevices(0))
+	case c.CeilingTasks < 0:
+		return fmt.Errorf("bench config: CeilingTasks %d: must not be negative", c.CeilingTasks)
+	}
+	return nil
+}
+
+// tenantDevices is how many devices tenant i gets: a tenth for each after
+// the first, the rest for the first.
+func (c Config) tenantDevices(i int) int {
+	if i == 0 {
+		return c.Devices - (c.Tenants-1)*(c.Devices/10)
+	}
+	return c.Devices / 10
 }
 
 // Result is what a run measured. Durations are in seconds in JSON.
@@ -164,138 +225,212 @@ type Scenario struct {
 // Run seeds, starts the emulator and crier, runs the scenarios and the
 // ceilings, and returns the figures.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	// The measuring instrument should take as little of the machine as it
 	// can: the tally of a million pushes is a large heap, which the
 	// default GC would mark again and again as the emulator allocates.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	r := &Result{Devices: cfg.Devices, Tenants: cfg.Tenants, Workers: cfg.Workers, Concurrency: cfg.Concurrency,
-		LatencyMS: float64(cfg.Latency) / float64(time.Millisecond), PeakRSSMB: map[string]float64{}}
 	work, err := os.MkdirTemp("", "crier-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
+	b := newRun(cfg)
+	defer b.close()
+	if err := b.setUp(ctx, work); err != nil {
+		return nil, err
+	}
+	ten, err := b.seed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Ceilings first, on the same Redis and emulator, with crier not running.
+	if err := b.ceilings(ctx); err != nil {
+		return nil, err
+	}
+	b.tally.reset()
 
+	// crier: one api process and the worker processes.
+	procs, err := startCrier(ctx, cfg, work, b.dbURL, b.rds.url())
+	if err != nil {
+		return nil, err
+	}
+	defer procs.stop()
+	walStart, rowsStart, err := pgWritten(ctx, b.db)
+	if err != nil {
+		return nil, err
+	}
+	api := client{base: procs.apiURL, key: ten.muniKey}
+	if err := b.follow(ctx, api, ten, procs); err != nil {
+		return nil, err
+	}
+	if err := b.scenarioFigures(ctx, api); err != nil {
+		return nil, err
+	}
+	if err := b.writeFigures(ctx, walStart, rowsStart); err != nil {
+		return nil, err
+	}
+	for name, pid := range procs.pids() {
+		b.res.PeakRSSMB[name] = peakRSSMB(pid)
+	}
+	b.res.ratios()
+	return b.res, nil
+}
+
+// run is a run under way: what it measures with (its own Redis and
+// database, the emulator and the tally of its pushes) and what it has
+// measured so far.
+type run struct {
+	cfg   Config
+	res   *Result
+	tally *tally
+	rds   *benchRedis
+	dbURL string
+	db    *storage.DB
+	emu   *emulator.Emulator
+	undo  []func() // what close undoes, in the order it was done
+}
+
+func newRun(cfg Config) *run {
+	return &run{cfg: cfg, tally: newTally(), res: &Result{Devices: cfg.Devices, Tenants: cfg.Tenants, Workers: cfg.Workers,
+		Concurrency: cfg.Concurrency, LatencyMS: float64(cfg.Latency) / float64(time.Millisecond), PeakRSSMB: map[string]float64{}}}
+}
+
+// setUp starts the run's Redis (in dir), database and emulator.
+func (b *run) setUp(ctx context.Context, dir string) error {
 	// A Redis of the run's own: its memory is the run's, and nothing else
 	// is in it.
-	rds, err := startRedis(ctx, work)
+	rds, err := startRedis(ctx, dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer rds.stop()
-	dbURL, dropDB, err := freshDatabase(ctx, cfg.AdminDatabaseURL, fmt.Sprintf("crier_bench_run_%d", os.Getpid()))
+	b.rds = rds
+	b.undo = append(b.undo, rds.stop)
+	dbURL, dropDB, err := freshDatabase(ctx, b.cfg.AdminDatabaseURL, fmt.Sprintf("crier_bench_run_%d", os.Getpid()))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer dropDB()
+	b.dbURL = dbURL
+	b.undo = append(b.undo, dropDB)
 	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 8})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer db.Close()
+	b.db = db
+	b.undo = append(b.undo, db.Close)
 	if _, err := db.Migrate(ctx); err != nil {
-		return nil, err
+		return err
 	}
 
 	// The emulator: records are streamed into a tally, not kept.
-	tally := newTally()
-	emu, err := emulator.New(emulator.Config{Latency: cfg.Latency, MaxRecords: 1, OnRecord: tally.add, Logger: cfg.Logger})
+	emu, err := emulator.New(emulator.Config{Latency: b.cfg.Latency, MaxRecords: 1, OnRecord: b.tally.add, Logger: b.cfg.Logger})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := emu.Start(); err != nil {
-		return nil, err
+		return err
 	}
-	defer emu.Close()
+	b.emu = emu
+	b.undo = append(b.undo, func() { emu.Close() }) //nolint:errcheck // stopping
+	return nil
+}
 
-	fmt.Fprintf(cfg.Progress, "seeding %d devices over %d tenants...\n", cfg.Devices, cfg.Tenants)
-	seedStart := time.Now()
-	ten, err := seedTenants(ctx, db, emu, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
+// close undoes what setUp did, last first.
+func (b *run) close() {
+	for i := len(b.undo) - 1; i >= 0; i-- {
+		b.undo[i]()
 	}
-	r.SeedSeconds = time.Since(seedStart).Seconds()
+}
+
+// seed makes the tenants, with their devices, and vacuums.
+func (b *run) seed(ctx context.Context) (tenants, error) {
+	fmt.Fprintf(b.cfg.Progress, "seeding %d devices over %d tenants...\n", b.cfg.Devices, b.cfg.Tenants)
+	start := time.Now()
+	ten, err := seedTenants(ctx, b.db, b.emu, b.cfg)
+	if err != nil {
+		return ten, fmt.Errorf("seed: %w", err)
+	}
+	b.res.SeedSeconds = time.Since(start).Seconds()
 	// Vacuumed now, the fresh tables do not draw autovacuum into the
 	// measurements below.
-	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
-		return nil, fmt.Errorf("vacuum: %w", err)
+	if _, err := b.db.Pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return ten, fmt.Errorf("vacuum: %w", err)
 	}
+	return ten, nil
+}
 
-	// Ceilings first, on the same Redis and emulator, with crier not running.
+// ceilings measures what asynq, the provider clients and the two together
+// do on this machine without crier, each on a flushed Redis.
+func (b *run) ceilings(ctx context.Context) error {
+	cfg, r, rds := b.cfg, b.res, b.rds
 	fmt.Fprintf(cfg.Progress, "measuring the ceilings...\n")
 	// The drain is measured twice and the faster kept: it varies by a
 	// quarter from run to run, and a ceiling should not be low by chance.
 	for range 2 {
 		rate, cpu, err := asynqCeiling(ctx, rds.opt(), rds.cmd.Process.Pid, cfg.CeilingTasks, 1, cfg.Concurrency)
 		if err != nil {
-			return nil, fmt.Errorf("asynq ceiling: %w", err)
+			return fmt.Errorf("asynq ceiling: %w", err)
 		}
 		if rate > r.AsynqDrainPerSec {
 			r.AsynqDrainPerSec, r.AsynqDrainCPUMicros = rate, cpu
 		}
 		if err := rds.client.FlushAll(ctx).Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// One server's dequeues are serial, so its drain is bound by the round
 	// trip's latency and leaves the machine partly idle; several servers
 	// drain as fast as the CPU allows.
+	var err error
 	if r.AsynqManyDrainPerSec, _, err = asynqCeiling(ctx, rds.opt(), rds.cmd.Process.Pid, cfg.CeilingTasks,
 		drainServers, cfg.Workers*cfg.Concurrency); err != nil {
-		return nil, fmt.Errorf("asynq ceiling, %d servers: %w", drainServers, err)
+		return fmt.Errorf("asynq ceiling, %d servers: %w", drainServers, err)
 	}
 	if err := rds.client.FlushAll(ctx).Err(); err != nil {
-		return nil, err
+		return err
 	}
 	// The clients push as many at a time as crier's workers have sends in
 	// flight, so that the emulator's latency is not what limits them.
 	inFlight := cfg.Workers * cfg.Concurrency
-	cl, err := newClients(ctx, emu)
+	cl, err := newClients(ctx, b.emu)
 	if err != nil {
-		return nil, fmt.Errorf("ceiling clients: %w", err)
+		return fmt.Errorf("ceiling clients: %w", err)
 	}
 	if r.FCMPushPerSec, r.APNsPushPerSec, err = clientCeilings(ctx, cl, cfg.CeilingTasks/2, inFlight); err != nil {
-		return nil, fmt.Errorf("client ceilings: %w", err)
+		return fmt.Errorf("client ceilings: %w", err)
 	}
 	if r.PipelinePerSec, r.PipelineCPUMicros, err = pipelineCeiling(ctx, rds.opt(), rds.cmd.Process.Pid, cl,
 		cfg.CeilingTasks, pipelineServers, inFlight); err != nil {
-		return nil, fmt.Errorf("pipeline ceiling: %w", err)
+		return fmt.Errorf("pipeline ceiling: %w", err)
 	}
-	if err := rds.client.FlushAll(ctx).Err(); err != nil {
-		return nil, err
-	}
-	tally.reset()
+	return rds.client.FlushAll(ctx).Err()
+}
 
-	// crier: one api process and the worker processes.
-	procs, err := startCrier(ctx, cfg, work, dbURL, rds.url())
+// follow publishes the broadcast and, once it has a backlog to overtake,
+// the alert, and follows both until they are done: their pushes, the CPU
+// of the broadcast's middle, the Redis memory of the most pending tasks.
+func (b *run) follow(ctx context.Context, api client, ten tenants, procs *crierProcs) error {
+	cfg, r, tally := b.cfg, b.res, b.tally
+	memBase, err := b.rds.usedMemory(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer procs.stop()
-	walStart, rowsStart, err := pgWritten(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	memBase, err := rds.usedMemory(ctx)
-	if err != nil {
-		return nil, err
-	}
-
-	api := client{base: procs.apiURL, key: ten.muniKey}
 	fmt.Fprintf(cfg.Progress, "broadcast to %d devices...\n", ten.broadcast)
 	if r.Broadcast, err = api.publish(ctx, map[string]any{"feed": "alle", "title": "Benchmark", "body": "Til alle innbyggere."}); err != nil {
-		return nil, err
+		return err
 	}
 	tally.track(r.Broadcast.postID, "broadcast")
 
-	insp := asynq.NewInspector(rds.opt())
+	insp := asynq.NewInspector(b.rds.opt())
 	defer insp.Close()
 	alertSent, profiled := false, false
 	// CPU time is read at the tenth and the ninetieth percent of the
 	// broadcast's sends.
 	cpuPIDs := procs.pids()
-	cpuPIDs["redis-server"] = rds.cmd.Process.Pid
+	cpuPIDs["redis-server"] = b.rds.cmd.Process.Pid
 	var cpuFrom cpuSample
 	var st postStatus
 	tick := 0
@@ -303,10 +438,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var peakBytes float64
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		pending := queuePending(insp)
-		if mem, err := rds.usedMemory(ctx); err == nil && pending > peakPending {
+		if mem, err := b.rds.usedMemory(ctx); err == nil && pending > peakPending {
 			peakPending, peakBytes = pending, float64(mem-memBase)
 		}
 		done := tally.count("broadcast")
@@ -321,37 +456,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		tick++
 		if tick%8 == 0 || done+ten.broadcast/100 >= ten.broadcast {
 			if st, err = api.status(ctx, r.Broadcast.postID); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		progress(cfg.Progress, "broadcast", done, ten.broadcast, tally.count("alert"), ten.alert)
 		if cfg.ProfileFile != "" && !profiled && done > ten.broadcast/20 {
 			profiled = true
-			go func() {
-				if err := profileSelf(cfg.ProfileFile + ".bench"); err != nil {
-					cfg.Logger.Warn("profile", slog.Any("error", err))
-				}
-			}()
-			go func() {
-				if err := profile(ctx, cfg.ProfileFile); err != nil {
-					cfg.Logger.Warn("profile", slog.Any("error", err))
-				}
-			}()
+			startProfiles(ctx, cfg)
 		}
 		// The alert goes out once the broadcast has a backlog to overtake.
 		if !alertSent && done > ten.broadcast/10 {
-			fmt.Fprintf(cfg.Progress, "\nalert to %d devices behind %d pending sends...\n", ten.alert, pending)
-			if r.Alert, err = api.publish(ctx, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer nå.",
-				"class": "emergency", "tags": []string{AlertInterest}}); err != nil {
-				return nil, err
+			if err := b.alert(ctx, api, ten, pending); err != nil {
+				return err
 			}
-			tally.track(r.Alert.postID, "alert")
 			alertSent = true
 		}
 		if st.State == "done" && alertSent && tick%4 == 0 {
 			ast, err := api.status(ctx, r.Alert.postID)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if ast.State == "done" {
 				break
@@ -363,38 +486,81 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if peakPending > 0 {
 		r.PeakPendingTasks, r.RedisBytesPerTask = peakPending, peakBytes/float64(peakPending)
 	}
+	return nil
+}
+
+// alert publishes the emergency post sent behind the broadcast.
+func (b *run) alert(ctx context.Context, api client, ten tenants, pending int) error {
+	fmt.Fprintf(b.cfg.Progress, "\nalert to %d devices behind %d pending sends...\n", ten.alert, pending)
+	var err error
+	if b.res.Alert, err = api.publish(ctx, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer nå.",
+		"class": "emergency", "tags": []string{AlertInterest}}); err != nil {
+		return err
+	}
+	b.tally.track(b.res.Alert.postID, "alert")
+	return nil
+}
+
+// startProfiles takes the CPU profiles of cfg.ProfileFile, in the
+// background.
+func startProfiles(ctx context.Context, cfg Config) {
+	go func() {
+		if err := profileSelf(cfg.ProfileFile + ".bench"); err != nil {
+			cfg.Logger.Warn("profile", slog.Any("error", err))
+		}
+	}()
+	go func() {
+		if err := profile(ctx, cfg.ProfileFile); err != nil {
+			cfg.Logger.Warn("profile", slog.Any("error", err))
+		}
+	}()
+}
+
+// scenarioFigures completes the scenarios from the posts' status and the
+// tally, and counts how far the alert got before the broadcast resumed.
+func (b *run) scenarioFigures(ctx context.Context, api client) error {
+	r := b.res
 	for _, sc := range []*Scenario{&r.Broadcast, &r.Alert} {
 		st, err := api.status(ctx, sc.postID)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		sc.fill(st, tally)
+		sc.fill(st, b.tally)
 	}
 	r.Delivered = r.Broadcast.Final == r.Broadcast.Audience && r.Alert.Final == r.Alert.Audience
-	resumed := tally.nthAfter("broadcast", r.Alert.firstSend, cfg.Workers*cfg.Concurrency+1)
-	r.AlertBeforeResume = tally.between("alert", r.Alert.firstSend.Add(-time.Nanosecond), resumed)
-	r.AlertTriedBeforeResume = tally.triedBefore("alert", resumed)
+	resumed := b.tally.nthAfter("broadcast", r.Alert.firstSend, b.cfg.Workers*b.cfg.Concurrency+1)
+	r.AlertBeforeResume = b.tally.between("alert", r.Alert.firstSend.Add(-time.Nanosecond), resumed)
+	r.AlertTriedBeforeResume = b.tally.triedBefore("alert", resumed)
+	return nil
+}
+
+// writeFigures reads what Postgres wrote per delivery since walStart and
+// rowsStart (see pgWritten), and the share of HOT updates.
+func (b *run) writeFigures(ctx context.Context, walStart, rowsStart int64) error {
+	r := b.res
 	// Postgres backends report their row counts at most once a second, and
 	// idle ones within ten: the counts are read once every report is in.
 	select {
 	case <-time.After(11 * time.Second):
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	walEnd, rowsEnd, err := pgWritten(ctx, db)
+	walEnd, rowsEnd, err := pgWritten(ctx, b.db)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := db.Pool.QueryRow(ctx, `SELECT coalesce(n_tup_hot_upd::float8 / nullif(n_tup_upd, 0), 0)
+	if err := b.db.Pool.QueryRow(ctx, `SELECT coalesce(n_tup_hot_upd::float8 / nullif(n_tup_upd, 0), 0)
 		FROM pg_stat_user_tables WHERE relname = 'deliveries'`).Scan(&r.PGHotShare); err != nil {
-		return nil, fmt.Errorf("hot updates: %w", err)
+		return fmt.Errorf("hot updates: %w", err)
 	}
 	deliveries := float64(r.Broadcast.Audience + r.Alert.Audience)
 	r.PGBytesPerDelivery = float64(walEnd-walStart) / deliveries
 	r.PGRowsPerDelivery = float64(rowsEnd-rowsStart) / deliveries
-	for name, pid := range procs.pids() {
-		r.PeakRSSMB[name] = peakRSSMB(pid)
-	}
+	return nil
+}
+
+// ratios sets the ratios of the broadcast's sustained rate to the ceilings.
+func (r *Result) ratios() {
 	if r.Broadcast.SustainedPerSec > 0 {
 		r.RatioToAsynq = r.Broadcast.SustainedPerSec / r.AsynqDrainPerSec
 		r.RatioToAsynqMany = r.Broadcast.SustainedPerSec / r.AsynqManyDrainPerSec
@@ -402,7 +568,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.RatioToAPNs = r.Broadcast.SustainedPerSec / r.APNsPushPerSec
 		r.RatioToPipeline = r.Broadcast.SustainedPerSec / r.PipelinePerSec
 	}
-	return r, nil
 }
 
 // fill completes a scenario from the post's status and the tally.
@@ -584,8 +749,8 @@ type tenants struct {
 	broadcast, alert int
 }
 
-// seedTenants makes cfg.Tenants tenants over the municipalities, each with
-// emulator credentials; the first holds 80 % of the devices, a mandatory
+// seedTenants makes cfg.Tenants tenants over the municipalities (cfg with
+// its defaults), each with emulator credentials; the first holds 80 % of the devices, a mandatory
 // feed "alle" and a feed "beredskap" for the alert, which reaches the
 // devices with the alert interest.
 func seedTenants(ctx context.Context, db *storage.DB, emu *emulator.Emulator, cfg Config) (tenants, error) {
@@ -653,14 +818,10 @@ func seedTenants(ctx context.Context, db *storage.DB, emu *emulator.Emulator, cf
 		if _, err := areas.Import(ctx, db, t.ID, raw, areas.Options{SlugProperty: "kommunenummer", NameProperty: "kommunenavn"}); err != nil {
 			return out, err
 		}
-		n := cfg.Devices / 10
-		if i == 0 {
-			n = cfg.Devices - (cfg.Tenants-1)*(cfg.Devices/10)
-		}
+		n := cfg.tenantDevices(i)
 		spec := SeedSpec{TenantID: t.ID, Devices: n, Feeds: feeds, Prefix: fmt.Sprintf("t%d-", i), Mixed: true}
 		if i == 0 {
-			alert := cmp.Or(cfg.AlertDevices, min(100_000, n/8))
-			spec.AlertEvery = max(1, n/alert)
+			spec.AlertEvery = max(1, n/cfg.AlertDevices)
 			out.broadcast, out.alert = n, n/spec.AlertEvery
 			k, err := db.NewAPIKey(ctx, t.ID, &pub.ID, "bench")
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -32,19 +33,54 @@ var vestfold []byte
 type Config struct {
 	DatabaseURL string
 	RedisURL    string
-	Addr        string // API address, default ":8080"
-	Devices     int    // default 300
+	Addr        string // API address, default DefaultAddr
+	Devices     int    // default DefaultDevices
 	Out         io.Writer
 	Logger      *slog.Logger
+}
+
+// Defaults of the Config.
+const (
+	DefaultAddr    = ":8080"
+	DefaultDevices = 300
+)
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.Addr = cmp.Or(c.Addr, DefaultAddr)
+	c.Devices = cmp.Or(c.Devices, DefaultDevices)
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// validate refuses a config the demo cannot run with, naming the field,
+// before anything is started.
+func (c Config) validate() error {
+	switch {
+	case c.DatabaseURL == "":
+		return errors.New("demo config: DatabaseURL is required")
+	case c.RedisURL == "":
+		return errors.New("demo config: RedisURL is required")
+	case c.Devices < 1:
+		return fmt.Errorf("demo config: Devices %d: must be positive", c.Devices)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("demo config: Addr %q: %w", c.Addr, err)
+	}
+	return nil
 }
 
 // Run sets the demo up, publishes a post, waits for it to be delivered,
 // prints how to look around, and serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	cfg.Addr = cmp.Or(cfg.Addr, ":8080")
-	cfg.Devices = cmp.Or(cfg.Devices, 300)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
 	}
 	out := cfg.Out
 

@@ -40,12 +40,13 @@ type Observer interface {
 // Config tunes a Dispatcher.
 type Config struct {
 	// PageSize is how many deliveries are read and enqueued between two
-	// resume points. Default 1000.
+	// resume points. Default DefaultPageSize.
 	PageSize int
 	Logger   *slog.Logger
 	// Now is the clock that judges quiet hours; default time.Now.
 	Now func() time.Time
-	// EnqueueWorkers is how many enqueues run at once. Default 8.
+	// EnqueueWorkers is how many enqueues run at once. Default
+	// DefaultEnqueueWorkers.
 	EnqueueWorkers int
 	// Observer defaults to none.
 	Observer Observer
@@ -53,10 +54,16 @@ type Config struct {
 	Holder Holder
 }
 
+// Defaults of the Config.
+const (
+	DefaultPageSize       = 1000
+	DefaultEnqueueWorkers = 8
+)
+
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
-	c.PageSize = cmp.Or(c.PageSize, 1000)
-	c.EnqueueWorkers = cmp.Or(c.EnqueueWorkers, 8)
+	c.PageSize = cmp.Or(c.PageSize, DefaultPageSize)
+	c.EnqueueWorkers = cmp.Or(c.EnqueueWorkers, DefaultEnqueueWorkers)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -69,6 +76,18 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// validate refuses a config the dispatcher cannot run with, naming the
+// field.
+func (c Config) validate() error {
+	switch {
+	case c.PageSize < 1:
+		return fmt.Errorf("dispatcher config: PageSize %d: must be positive", c.PageSize)
+	case c.EnqueueWorkers < 1:
+		return fmt.Errorf("dispatcher config: EnqueueWorkers %d: must be positive", c.EnqueueWorkers)
+	}
+	return nil
+}
+
 // Dispatcher dispatches posts.
 type Dispatcher struct {
 	db  *storage.DB
@@ -77,8 +96,12 @@ type Dispatcher struct {
 }
 
 // New makes a Dispatcher.
-func New(db *storage.DB, enq Enqueuer, cfg Config) *Dispatcher {
-	return &Dispatcher{db: db, enq: enq, cfg: cfg.WithDefaults()}
+func New(db *storage.DB, enq Enqueuer, cfg Config) (*Dispatcher, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Dispatcher{db: db, enq: enq, cfg: cfg}, nil
 }
 
 // ProcessTask handles a post:dispatch task.
@@ -97,11 +120,12 @@ func (d *Dispatcher) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // Dispatch snapshots a post's audience, if that was not done yet, and
 // enqueues a send for every pending delivery past the post's resume point.
 // Calling it again after an interruption carries on where it stopped.
-func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
+func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
+	defer wrap(&err, "dispatch post %d", postID)
 	start := time.Now()
 	post, err := d.db.PostByID(ctx, postID)
 	if err != nil {
-		return fmt.Errorf("dispatch post %d: %w", postID, err)
+		return err
 	}
 	switch post.State {
 	case crier.PostCancelled, crier.PostSending:
@@ -113,7 +137,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	now := d.cfg.Now()
 	aud, err := Audience(post)
 	if err != nil {
-		return fmt.Errorf("dispatch post %d: %w: %w", postID, err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	emergency := post.Class == crier.ClassEmergency
 	opt := storage.SnapshotOptions{Now: now, Emergency: emergency}
@@ -121,7 +145,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	if emergency && d.cfg.Holder != nil {
 		release, err := d.cfg.Holder.Hold(ctx, postID)
 		if err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		defer release()
 	}
@@ -131,14 +155,14 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		head := opt
 		head.Head = d.cfg.PageSize
 		if _, err := d.db.Snapshot(ctx, post, aud, head); err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		page, err := d.db.PendingPage(ctx, postID, cursor, d.cfg.PageSize)
 		if err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		if err := d.enqueuePage(ctx, post, page, false); err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		// The paging below must not come back to the head: its sends are
 		// under way, and a page read before one of them is recorded but
@@ -146,13 +170,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		if len(page) > 0 {
 			cursor = page[len(page)-1].DeviceID
 			if _, err := d.db.AdvanceDispatch(ctx, postID, cursor); err != nil {
-				return fmt.Errorf("dispatch post %d: %w", postID, err)
+				return err
 			}
 		}
 	}
 	n, err := d.db.Snapshot(ctx, post, aud, opt)
 	if err != nil {
-		return fmt.Errorf("dispatch post %d: %w", postID, err)
+		return err
 	}
 	snapshotDone := time.Now()
 
@@ -160,19 +184,19 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 	for {
 		page, err := d.db.PendingPage(ctx, postID, cursor, d.cfg.PageSize)
 		if err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		if len(page) == 0 {
 			break
 		}
 		if err := d.enqueuePage(ctx, post, page, resumed); err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		enqueued += len(page)
 		cursor = page[len(page)-1].DeviceID
 		state, err := d.db.AdvanceDispatch(ctx, postID, cursor)
 		if err != nil {
-			return fmt.Errorf("dispatch post %d: %w", postID, err)
+			return err
 		}
 		if state == crier.PostCancelled {
 			d.cfg.Logger.Info("dispatch stopped: post cancelled", slog.Int64("post_id", postID), slog.Int("enqueued", enqueued))
@@ -180,7 +204,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) error {
 		}
 	}
 	if err := d.db.FinishDispatch(ctx, postID); err != nil {
-		return fmt.Errorf("dispatch post %d: %w", postID, err)
+		return err
 	}
 	d.cfg.Observer.Dispatch(snapshotDone.Sub(start), time.Since(start), n)
 	d.cfg.Logger.Info("post dispatched", slog.Int64("post_id", postID), slog.Int("audience", n),
@@ -215,7 +239,7 @@ func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []
 		g.Go(func() error {
 			for _, tg := range part {
 				task, err := tasks.NewSend(tasks.Send{PostID: post.ID, DeviceID: tg.DeviceID, TenantID: post.TenantID,
-					Provider: tg.Provider, Token: tg.Token, Check: resumed}, post.Class)
+					Provider: tg.Provider, Token: tg.Token, Check: resumed || tg.NotBefore != nil}, post.Class)
 				if err != nil {
 					return err
 				}
@@ -231,4 +255,13 @@ func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []
 		})
 	}
 	return g.Wait()
+}
+
+// wrap prefixes a function's error, if it returns one, with what the
+// function was doing: deferred, once for all its returns (golang/pkgsite's
+// derrors.Wrap). %w keeps errors.Is for asynq.SkipRetry and the rest.
+func wrap(errp *error, format string, args ...any) {
+	if *errp != nil {
+		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+	}
 }

@@ -230,13 +230,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // group.
 func (s *Server) buildWorker(ropt asynq.RedisConnOpt) error {
 	cfg, db := s.cfg, s.db
-	s.rec = worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
+	rec, err := worker.NewRecorder(db, worker.RecorderConfig{Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	s.rec = rec
 	s.holder = tasks.NewHolder(s.insp, s.rdb, cfg.Logger)
 	s.tasks = asynq.NewServeMux()
-	s.tasks.Handle(tasks.TypeDispatch, dispatcher.New(db, s.client, dispatcher.Config{Logger: cfg.Logger, Now: cfg.Now,
-		Observer: s.met, Holder: s.holder}))
-	s.tasks.Handle(tasks.TypeSend, worker.New(db, worker.NewTenantSenders(db, cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
-		worker.Config{Logger: cfg.Logger, Now: cfg.Now, AuthPause: cfg.AuthPause, Observer: s.met}))
+	disp, err := dispatcher.New(db, s.client, dispatcher.Config{Logger: cfg.Logger, Now: cfg.Now,
+		Observer: s.met, Holder: s.holder})
+	if err != nil {
+		return err
+	}
+	s.tasks.Handle(tasks.TypeDispatch, disp)
+	send, err := worker.New(db, worker.NewTenantSenders(db, cfg.CredentialsCheck), worker.NewLimiter(s.rdb), s.rec,
+		worker.Config{Logger: cfg.Logger, Now: cfg.Now, AuthPause: cfg.AuthPause, Observer: s.met})
+	if err != nil {
+		return err
+	}
+	s.tasks.Handle(tasks.TypeSend, send)
 	for _, g := range tasks.Groups() {
 		if !slices.Contains(cfg.Groups, g.Name) {
 			continue

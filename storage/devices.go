@@ -132,12 +132,25 @@ func nonNil[T any](s []T) []T {
 
 // DeleteDevice removes a device of a tenant.
 func (db *DB) DeleteDevice(ctx context.Context, tenantID int64, installationID string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2`,
-		tenantID, installationID)
+	// The device's deliveries still open become skipped, found by the
+	// primary key through the tenant's posts still on their way (a few),
+	// so that no later outcome is recorded for a device that is gone, and
+	// a deferred send that checks its delivery (tasks.Send.Check) sends
+	// nothing.
+	var deleted int
+	err := db.pool.QueryRow(ctx, `WITH gone AS (
+			DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2 RETURNING id
+		), skipped AS (
+			UPDATE deliveries d SET state = 'skipped', reason = 'device_deleted', updated_at = now()
+			FROM gone, posts p
+			WHERE p.tenant_id = $1 AND p.state IN ('accepted', 'dispatching', 'sending')
+			AND d.post_id = p.id AND d.device_id = gone.id AND d.state IN ('pending', 'deferred')
+		)
+		SELECT count(*) FROM gone`, tenantID, installationID).Scan(&deleted)
 	if err != nil {
 		return fmt.Errorf("delete device %q: %w", installationID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if deleted == 0 {
 		return fmt.Errorf("delete device %q: %w", installationID, ErrNotFound)
 	}
 	return nil

@@ -5,6 +5,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,21 +32,38 @@ type DB struct {
 
 // Config says how to reach PostgreSQL.
 type Config struct {
-	URL      string
-	MaxConns int32 // default 20
+	// URL is a libpq connection URL or keyword/value string; empty means
+	// libpq's environment (PGHOST and the rest).
+	URL string
+	// MaxConns caps the pool. Zero: the URL's pool_max_conns, but at least
+	// DefaultMaxConns.
+	MaxConns int32
+}
+
+// DefaultMaxConns is the least pool a zero MaxConns gets, rather than
+// pgxpool's own default of four (or the number of CPUs).
+const DefaultMaxConns = 20
+
+// validate refuses a config no pool can be made with, naming the field.
+func (c Config) validate() error {
+	if c.MaxConns < 0 {
+		return fmt.Errorf("storage config: MaxConns %d: must not be negative", c.MaxConns)
+	}
+	return nil
 }
 
 // Open connects to PostgreSQL and checks that it answers.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	if cfg.MaxConns > 0 {
-		pc.MaxConns = cfg.MaxConns
-	} else if pc.MaxConns < 20 {
-		pc.MaxConns = 20
-	}
+	// The default is applied here, not in a WithDefaults: it depends on
+	// the URL's pool_max_conns.
+	pc.MaxConns = cmp.Or(cfg.MaxConns, max(pc.MaxConns, DefaultMaxConns))
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)

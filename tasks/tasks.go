@@ -70,8 +70,9 @@ func SendQueue(class crier.Class) string {
 	return QueueCommunity
 }
 
-// MaxSendRetries bounds how often one send is retried before it fails.
-const MaxSendRetries = 12
+// MaxSendAttempts bounds how often one send is tried before it fails: the
+// first try and its retries.
+const MaxSendAttempts = 12
 
 // Send is one push to one device: ids, the provider and the token only
 // (about 150 bytes); the content is read from the post.
@@ -83,7 +84,9 @@ type Send struct {
 	Token    string `json:"k"`
 	// Check asks the worker to make sure the delivery is still pending
 	// before sending: set by a resumed dispatch, whose pages may be read
-	// just before some of their sends finish.
+	// just before some of their sends finish, and on a send deferred to
+	// the end of quiet hours, which waits long enough for its device to be
+	// deleted meanwhile (the deletion marks the delivery skipped).
 	Check bool `json:"c,omitempty"`
 }
 
@@ -103,7 +106,7 @@ func NewSend(s Send, class crier.Class) (*asynq.Task, error) {
 	return asynq.NewTask(TypeSend, b,
 		asynq.TaskID(SendID(s.PostID, s.DeviceID)),
 		asynq.Queue(SendQueue(class)),
-		asynq.MaxRetry(MaxSendRetries),
+		asynq.MaxRetry(MaxSendAttempts-1), // retries after the first try
 		asynq.Timeout(30*time.Second),
 	), nil
 }

@@ -54,21 +54,49 @@ type pending struct {
 
 // RecorderConfig tunes a Recorder.
 type RecorderConfig struct {
-	MaxBatch int // default 500
+	// MaxBatch is the most outcomes one statement writes. Default
+	// DefaultMaxBatch.
+	MaxBatch int
 	// Linger is how long a batch waits for more outcomes after its first;
-	// default 5ms. It delays the acknowledgement of a send, not its push.
-	// Negative: write at once.
+	// default DefaultLinger. It delays the acknowledgement of a send, not
+	// its push. Negative: write at once.
 	Linger time.Duration
 	Logger *slog.Logger
 }
 
-// NewRecorder makes a Recorder; run it with Run.
-func NewRecorder(db *storage.DB, cfg RecorderConfig) *Recorder {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+// Defaults of the RecorderConfig.
+const (
+	DefaultMaxBatch = 500
+	DefaultLinger   = 5 * time.Millisecond
+)
+
+// WithDefaults fills in the zero fields.
+func (c RecorderConfig) WithDefaults() RecorderConfig {
+	c.MaxBatch = cmp.Or(c.MaxBatch, DefaultMaxBatch)
+	c.Linger = cmp.Or(c.Linger, DefaultLinger)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{db: db, in: make(chan pending, 4096), maxBatch: cmp.Or(cfg.MaxBatch, 500),
-		linger: max(0, cmp.Or(cfg.Linger, 5*time.Millisecond)), logger: cfg.Logger}
+	return c
+}
+
+// validate refuses a config the recorder cannot run with, naming the
+// field. A negative Linger is allowed: it means no lingering.
+func (c RecorderConfig) validate() error {
+	if c.MaxBatch < 1 {
+		return fmt.Errorf("worker recorder config: MaxBatch %d: must be positive", c.MaxBatch)
+	}
+	return nil
+}
+
+// NewRecorder makes a Recorder; run it with Run.
+func NewRecorder(db *storage.DB, cfg RecorderConfig) (*Recorder, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Recorder{db: db, in: make(chan pending, 4096), maxBatch: cfg.MaxBatch,
+		linger: max(0, cfg.Linger), logger: cfg.Logger}, nil
 }
 
 // Record hands an outcome over and waits until it is written.

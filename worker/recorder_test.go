@@ -2,6 +2,9 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,10 +57,17 @@ func TestCancelWhileRecording(t *testing.T) {
 	// outcomes of new states and slots keep adding count rows.
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// A recorder retries a failed write, which hides a deadlock from Record:
+	// the recorders' warnings show it.
+	warned := &warnings{}
 	recs := make([]*Recorder, 4)
 	for i := range recs {
-		recs[i] = NewRecorder(db, RecorderConfig{Linger: time.Millisecond})
-		go recs[i].Run(runCtx)
+		rec, err := NewRecorder(db, RecorderConfig{Linger: time.Millisecond, Logger: slog.New(warned)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = rec
+		go rec.Run(runCtx)
 	}
 	states := []crier.DeliveryState{crier.DeliverySent, crier.DeliveryDeadToken, crier.DeliveryFailed}
 	var wg sync.WaitGroup
@@ -72,11 +82,24 @@ func TestCancelWhileRecording(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(5 * time.Millisecond)
+	// Cancel as soon as the outcomes are being written: while the first
+	// statements still add the post's count rows (TestCancelAndRecordDoNotDeadlock
+	// makes that collision every time).
+	waitFor(t, "the first outcomes to be written", func() bool {
+		var written bool
+		if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE post_id = $1 AND state <> 'pending')`,
+			postID).Scan(&written); err != nil {
+			t.Fatal(err)
+		}
+		return written
+	})
 	cancelled, err := db.CancelPost(ctx, tenantID, postID)
 	wg.Wait()
 	if err != nil {
 		t.Fatalf("cancel while recording: %v", err)
+	}
+	for _, w := range warned.all() {
+		t.Errorf("a recorder, while the post was cancelled: %s", w)
 	}
 	pr, err := db.PostProgress(ctx, postID)
 	if err != nil {
@@ -89,6 +112,118 @@ func TestCancelWhileRecording(t *testing.T) {
 	t.Logf("%d recorded, %d cancelled", done, cancelled)
 }
 
+// TestCancelAndRecordDoNotDeadlock stages the collision behind
+// TestCancelWhileRecording every time: a cancellation holds the post and
+// waits for a delivery (held here by another transaction), while an
+// outcome of another of the post's deliveries is written and adds a count
+// row. Had the counts a foreign key to the post, the outcome's statement
+// would wait for the post, and the cancellation, once let go, for the
+// outcome's delivery: a deadlock. The outcome is written at once, and the
+// cancellation then cancels every other delivery.
+func TestCancelAndRecordDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	db, tenantID, postID := recorderFixture(t, n)
+	ctx := context.Background()
+	warned := &warnings{}
+	rec, err := NewRecorder(db, RecorderConfig{Linger: -1, Logger: slog.New(warned)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { rec.Run(runCtx); close(stopped) }()
+	defer func() { stop(); <-stopped }()
+	// waiting reports whether a statement of this database whose text
+	// contains what waits for a lock.
+	waiting := func(what string) bool {
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, what).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+
+	// Another transaction holds delivery 1, the first the cancellation
+	// comes to.
+	blocker, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx) //nolint:errcheck // rolled back below
+	if _, err := blocker.Exec(ctx, `SELECT 1 FROM deliveries WHERE post_id = $1 AND device_id = 1 FOR UPDATE`, postID); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	cancelled := make(chan result, 1)
+	go func() {
+		n, err := db.CancelPost(ctx, tenantID, postID)
+		cancelled <- result{n, err}
+	}()
+	waitFor(t, "the cancellation to hold the post and wait for delivery 1", func() bool { return waiting("post_cancelled") })
+
+	// The outcome of delivery 2: written at once, or stuck behind the
+	// cancellation's hold on the post.
+	recorded := make(chan error, 1)
+	go func() {
+		recorded <- rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: 2, State: crier.DeliverySent, CountAttempt: true})
+	}()
+	var recordErr error
+	outcomeDone := false
+	waitFor(t, "the outcome to be written or to wait", func() bool {
+		select {
+		case recordErr = <-recorded:
+			outcomeDone = true
+			return true
+		default:
+		}
+		return waiting("unnest")
+	})
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var c result
+	select {
+	case c = <-cancelled:
+	case <-time.After(time.Minute):
+		t.Fatal("the cancellation did not finish within a minute")
+	}
+	if !outcomeDone {
+		select {
+		case recordErr = <-recorded:
+		case <-time.After(time.Minute):
+			t.Fatal("the outcome was not written within a minute")
+		}
+	}
+	if c.err != nil {
+		t.Errorf("cancel: %v", c.err)
+	}
+	if recordErr != nil {
+		t.Errorf("record: %v", recordErr)
+	}
+	for _, w := range warned.all() {
+		t.Errorf("the recorder: %s", w)
+	}
+	if !outcomeDone {
+		t.Errorf("the outcome of delivery 2 waited for the cancellation's hold on the post")
+	}
+	var state crier.DeliveryState
+	if err := db.Pool.QueryRow(ctx, `SELECT state FROM deliveries WHERE post_id = $1 AND device_id = 2`, postID).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := db.PostProgress(ctx, postID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != crier.DeliverySent || c.n != n-1 || pr.Counts[crier.DeliverySent] != 1 || pr.Counts[crier.DeliveryCancelled] != n-1 {
+		t.Errorf("delivery 2 %s, %d cancelled, counts %v; want delivery 2 sent and the other %d cancelled", state, c.n, pr.Counts, n-1)
+	}
+}
+
 // TestRecorderGroupCommits: outcomes handed over at once are written
 // together, within the linger, and each Record returns only once its
 // outcome is in the database; a lone outcome waits for the linger, and one
@@ -98,7 +233,10 @@ func TestRecorderGroupCommits(t *testing.T) {
 	const n, linger = 100, 300 * time.Millisecond
 	db, _, postID := recorderFixture(t, n+2)
 	ctx := context.Background()
-	rec := NewRecorder(db, RecorderConfig{Linger: linger})
+	rec, err := NewRecorder(db, RecorderConfig{Linger: linger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { rec.Run(runCtx); close(stopped) }()
@@ -140,15 +278,34 @@ func TestRecorderGroupCommits(t *testing.T) {
 		t.Errorf("a lone outcome was written after %s, before the linger of %s", took, linger)
 	}
 
-	// Stopping the recorder while an outcome lingers writes it.
+	stop()
+	<-stopped
+
+	// Stopping a recorder while an outcome lingers writes it. The outcome
+	// is handed over before the recorder runs, so that the test sees the
+	// recorder take it; with a linger of an hour it is still lingering when
+	// the recorder is stopped.
+	lingering, err := NewRecorder(db, RecorderConfig{Linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() {
-		done <- rec.Record(ctx, storage.Outcome{PostID: postID, DeviceID: n + 2, State: crier.DeliveryDeadToken, Reason: "UNREGISTERED"})
+		done <- lingering.Record(ctx, storage.Outcome{PostID: postID, DeviceID: n + 2, State: crier.DeliveryDeadToken, Reason: "UNREGISTERED"})
 	}()
-	time.Sleep(linger / 3)
+	waitFor(t, "the outcome to be handed over", func() bool { return len(lingering.in) == 1 })
+	runCtx, stop = context.WithCancel(ctx)
+	stopped = make(chan struct{})
+	go func() { lingering.Run(runCtx); close(stopped) }()
+	waitFor(t, "the recorder to take the outcome", func() bool { return len(lingering.in) == 0 })
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("stopping the recorder did not write the outcome lingering in it within a minute")
 	}
 	<-stopped
 	var state crier.DeliveryState
@@ -159,4 +316,46 @@ func TestRecorderGroupCommits(t *testing.T) {
 	if state != crier.DeliveryDeadToken {
 		t.Fatalf("the outcome recorded while stopping: state %s", state)
 	}
+}
+
+// waitFor polls cond until it holds, for at most a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// warnings is a slog handler that keeps the warnings and errors logged.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, b.String())
+	return nil
+}
+
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+func (w *warnings) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.msgs...)
 }

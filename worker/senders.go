@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -44,11 +45,14 @@ type tenantClient struct {
 	ts      TenantSender
 }
 
-// NewTenantSenders makes a TenantSenders. checkEvery defaults to 10s.
+// DefaultCredentialsCheck is how often a tenant's credentials are read
+// again when NewTenantSenders is given zero: a change is used within it.
+const DefaultCredentialsCheck = 10 * time.Second
+
+// NewTenantSenders makes a TenantSenders. checkEvery defaults to
+// DefaultCredentialsCheck.
 func NewTenantSenders(db *storage.DB, checkEvery time.Duration) *TenantSenders {
-	if checkEvery == 0 {
-		checkEvery = 10 * time.Second
-	}
+	checkEvery = cmp.Or(checkEvery, DefaultCredentialsCheck)
 	return &TenantSenders{db: db, checkEvery: checkEvery, clients: map[senderKey]*tenantClient{}}
 }
 

@@ -48,16 +48,17 @@ var ErrNotConfigured = errors.New("provider not configured for tenant")
 // Config tunes a Worker.
 type Config struct {
 	// PostCacheTTL is how long a loaded post is trusted; a cancellation is
-	// seen within it. Default 250ms, well inside the second a cancellation
-	// has to take hold in.
+	// seen within it. Default DefaultPostCacheTTL.
 	PostCacheTTL time.Duration
 	// MaxRateWait is the longest a send waits in the worker for its rate;
-	// beyond that the task is retried later instead. Default 1s.
+	// beyond that the task is retried later instead. Default
+	// DefaultMaxRateWait.
 	MaxRateWait time.Duration
 	// AuthPause is how long a tenant's provider rests after refusing its
-	// credentials before a send tries them again. Default 30s.
+	// credentials before a send tries them again. Default DefaultAuthPause.
 	AuthPause time.Duration
-	// SendTimeout bounds one send, SDK retries included. Default 20s.
+	// SendTimeout bounds one send, SDK retries included. Default
+	// DefaultSendTimeout.
 	SendTimeout time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -65,12 +66,24 @@ type Config struct {
 	Observer Observer
 }
 
+// Defaults of the Config.
+const (
+	// DefaultPostCacheTTL is well inside the second a cancellation has to
+	// take hold in.
+	DefaultPostCacheTTL = 250 * time.Millisecond
+	DefaultMaxRateWait  = time.Second
+	DefaultAuthPause    = 30 * time.Second
+	// DefaultSendTimeout is within the 10–30 s deadline providers/fcm
+	// asks for, which leaves the SDK room for its own retries.
+	DefaultSendTimeout = 20 * time.Second
+)
+
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
-	c.PostCacheTTL = cmp.Or(c.PostCacheTTL, 250*time.Millisecond)
-	c.MaxRateWait = cmp.Or(c.MaxRateWait, time.Second)
-	c.AuthPause = cmp.Or(c.AuthPause, 30*time.Second)
-	c.SendTimeout = cmp.Or(c.SendTimeout, 20*time.Second)
+	c.PostCacheTTL = cmp.Or(c.PostCacheTTL, DefaultPostCacheTTL)
+	c.MaxRateWait = cmp.Or(c.MaxRateWait, DefaultMaxRateWait)
+	c.AuthPause = cmp.Or(c.AuthPause, DefaultAuthPause)
+	c.SendTimeout = cmp.Or(c.SendTimeout, DefaultSendTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +94,24 @@ func (c Config) WithDefaults() Config {
 		c.Observer = metrics.Nop{}
 	}
 	return c
+}
+
+// validate refuses a config the worker cannot run with, naming the field.
+func (c Config) validate() error {
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"PostCacheTTL", c.PostCacheTTL},
+		{"MaxRateWait", c.MaxRateWait},
+		{"AuthPause", c.AuthPause},
+		{"SendTimeout", c.SendTimeout},
+	} {
+		if d.d < 0 {
+			return fmt.Errorf("worker config: %s %s: must not be negative", d.field, d.d)
+		}
+	}
+	return nil
 }
 
 // Worker handles push:send tasks.
@@ -94,10 +125,13 @@ type Worker struct {
 }
 
 // New makes a Worker. Its recorder must be running (see Recorder.Run).
-func New(db *storage.DB, senders Senders, limiter *Limiter, recorder *Recorder, cfg Config) *Worker {
+func New(db *storage.DB, senders Senders, limiter *Limiter, recorder *Recorder, cfg Config) (*Worker, error) {
 	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	return &Worker{db: db, senders: senders, limiter: limiter, recorder: recorder, cfg: cfg,
-		posts: newPostCache(db, cfg.PostCacheTTL, cfg.Now)}
+		posts: newPostCache(db, cfg.PostCacheTTL, cfg.Now)}, nil
 }
 
 // action is what crier does about one kind of provider answer.
@@ -118,58 +152,100 @@ var actions = map[providers.Kind]action{
 	providers.AuthBroken: {state: crier.DeliveryPending, retry: true},
 }
 
-// ProcessTask handles a push:send task.
+// ProcessTask handles a push:send task: the push, then its outcome,
+// recorded before the task is acknowledged.
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	growStack()
 	s, err := tasks.ParseSend(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	out, err := w.send(ctx, s)
+	if out == nil {
+		return err
+	}
+	return w.record(ctx, *out, err)
+}
+
+// send makes a task's push. It returns the outcome to record (nil: none)
+// and the error for asynq once that is recorded.
+func (w *Worker) send(ctx context.Context, s tasks.Send) (_ *storage.Outcome, err error) {
+	defer wrap(&err, "send %s", tasks.SendID(s.PostID, s.DeviceID))
 	post, err := w.posts.get(ctx, s.PostID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("send %s: %w: %w", tasks.SendID(s.PostID, s.DeviceID), err, asynq.SkipRetry)
+		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {
-		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+		return nil, err
 	}
-	out := storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID}
-	switch {
-	case post.State == crier.PostCancelled:
-		// Cancelling the post cancelled its unsent deliveries already.
-		return nil
-	case post.ExpiresAt != nil && !w.cfg.Now().Before(*post.ExpiresAt):
-		out.State, out.Reason = crier.DeliveryExpired, "post_expired"
-		return w.record(ctx, out, nil)
-	}
-
-	if s.Check {
-		open, err := w.db.DeliveryOpen(ctx, s.PostID, s.DeviceID)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
-		}
-		if !open {
-			return nil // sent already, by the task a resumed dispatch raced
-		}
+	if out, settled, err := w.settled(ctx, s, post); settled || err != nil {
+		return out, err
 	}
 	if !w.recorder.Healthy() {
 		// Outcomes cannot be written: a send now would be pushed again
 		// when the database is back. Wait instead; not a failure.
-		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID),
-			&providers.Error{Kind: providers.Throttled, Reason: "database_unavailable", RetryAfter: 2 * time.Second})
+		return nil, &providers.Error{Kind: providers.Throttled, Reason: "database_unavailable", RetryAfter: 2 * time.Second}
 	}
 	sender, err := w.senders.Sender(ctx, s.TenantID, s.Provider)
 	if errors.Is(err, ErrNotConfigured) {
-		out.State, out.Reason, out.Error, out.CountAttempt = crier.DeliveryFailed, "provider_not_configured", err.Error(), true
-		return w.record(ctx, out, fmt.Errorf("send %s: %w: %w", tasks.SendID(s.PostID, s.DeviceID), err, asynq.SkipRetry))
+		return &storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID, State: crier.DeliveryFailed,
+			Reason: "provider_not_configured", Error: err.Error(), CountAttempt: true}, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {
-		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+		return nil, err
 	}
-	// Paused or over its rate: retried later, not a failed attempt, nothing
-	// to record.
+	a, err := w.push(ctx, s, sender, post)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.react(ctx, sender, a.kind, a.err); err != nil {
+		return nil, err
+	}
+	out, taskErr := w.outcome(ctx, s, a)
+	if actions[a.kind].deactivate {
+		if err := w.db.DeactivateDevice(ctx, s.DeviceID, s.Token, out.Reason); err != nil {
+			return nil, err
+		}
+	}
+	return &out, taskErr
+}
+
+// settled reports whether a send is over before its push: its post
+// cancelled (which cancelled its unsent deliveries already) or expired (an
+// outcome to record), or, for a task of a resumed dispatch, its delivery
+// sent already by the task the dispatch raced.
+func (w *Worker) settled(ctx context.Context, s tasks.Send, post storage.Post) (*storage.Outcome, bool, error) {
+	switch {
+	case post.State == crier.PostCancelled:
+		return nil, true, nil
+	case post.ExpiresAt != nil && !w.cfg.Now().Before(*post.ExpiresAt):
+		return &storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID, State: crier.DeliveryExpired, Reason: "post_expired"}, true, nil
+	}
+	if !s.Check {
+		return nil, false, nil
+	}
+	open, err := w.db.DeliveryOpen(ctx, s.PostID, s.DeviceID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, false, err
+	}
+	return nil, !open, nil
+}
+
+// answer is what a provider said to one push.
+type answer struct {
+	id   string         // the provider's message id
+	kind providers.Kind // 0: sent
+	err  error          // the provider's error; nil: sent
+}
+
+// push waits for the tenant's provider rate, then sends the post to the
+// device within SendTimeout. An error is a push not made: paused or over
+// its rate, it is retried later, not a failed attempt, with nothing to
+// record.
+func (w *Worker) push(ctx context.Context, s tasks.Send, sender TenantSender, post storage.Post) (answer, error) {
 	waitStart := time.Now()
 	if err := w.limiter.Wait(ctx, sender.Scope, sender.PerSecond, w.cfg.MaxRateWait); err != nil {
-		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
+		return answer{}, err
 	}
 	w.cfg.Observer.RateWait(s.Provider, time.Since(waitStart))
 	msg := providers.Message{PostID: post.ID, DeviceID: s.DeviceID, Token: s.Token, Title: post.Title,
@@ -179,54 +255,54 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
 	sendStart := time.Now()
-	id, sendErr := sender.Send(sendCtx, msg)
+	id, err := sender.Send(sendCtx, msg)
 	took := time.Since(sendStart)
 	cancel()
-	kind := providers.Kind(0)
+	a := answer{id: id, err: err}
 	outcome := "sent"
-	if sendErr != nil {
-		kind = providers.KindOf(sendErr)
-		outcome = kind.String()
+	if err != nil {
+		a.kind = providers.KindOf(err)
+		outcome = a.kind.String()
 	}
 	w.cfg.Observer.Send(s.TenantID, s.Provider, outcome, took)
-	if err := w.react(ctx, sender, kind, sendErr); err != nil {
-		return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
-	}
-	act := actions[kind]
-	out.State, out.ProviderMessageID, out.CountAttempt = act.state, id, act.countAttempt
-	if sendErr != nil {
-		out.Error = sendErr.Error()
-		out.Reason = kind.String()
+	return a, nil
+}
+
+// outcome turns a provider's answer into the delivery's outcome through the
+// actions table, and into the error that has asynq retry the task, nil when
+// it is done: sent, failed for good, or out of retries.
+func (w *Worker) outcome(ctx context.Context, s tasks.Send, a answer) (storage.Outcome, error) {
+	act := actions[a.kind]
+	out := storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID, State: act.state, ProviderMessageID: a.id,
+		CountAttempt: act.countAttempt}
+	if a.err != nil {
+		out.Error = a.err.Error()
+		out.Reason = a.kind.String()
 		var pe *providers.Error
-		if errors.As(sendErr, &pe) && pe.Reason != "" {
+		if errors.As(a.err, &pe) && pe.Reason != "" {
 			out.Reason = pe.Reason
 		}
 		// A throttle of this device alone counts (see IsFailure).
-		out.CountAttempt = out.CountAttempt || IsFailure(sendErr)
+		out.CountAttempt = out.CountAttempt || IsFailure(a.err)
 	}
-	var taskErr error
-	if act.retry {
-		retried, _ := asynq.GetRetryCount(ctx)
-		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		if retried >= maxRetry {
-			out.State = crier.DeliveryFailed
-		} else {
-			if kind == providers.AuthBroken {
-				// Come back when the pause is over.
-				sendErr = &providers.Error{Kind: providers.AuthBroken, Reason: out.Reason, RetryAfter: w.cfg.AuthPause, Err: sendErr}
-			}
-			taskErr = fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), sendErr)
+	if !act.retry {
+		if a.err != nil && act.state != crier.DeliverySent {
+			w.cfg.Logger.Debug("send failed for good", slog.Int64("post_id", s.PostID), slog.Int64("device_id", s.DeviceID),
+				slog.String("reason", out.Reason))
 		}
-	} else if sendErr != nil && act.state != crier.DeliverySent {
-		w.cfg.Logger.Debug("send failed for good", slog.Int64("post_id", s.PostID), slog.Int64("device_id", s.DeviceID),
-			slog.String("reason", out.Reason))
+		return out, nil
 	}
-	if act.deactivate {
-		if err := w.db.DeactivateDevice(ctx, s.DeviceID, s.Token, out.Reason); err != nil {
-			return fmt.Errorf("send %s: %w", tasks.SendID(s.PostID, s.DeviceID), err)
-		}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if retried >= maxRetry {
+		out.State = crier.DeliveryFailed
+		return out, nil
 	}
-	return w.record(ctx, out, taskErr)
+	if a.kind == providers.AuthBroken {
+		// Come back when the pause is over.
+		return out, &providers.Error{Kind: providers.AuthBroken, Reason: out.Reason, RetryAfter: w.cfg.AuthPause, Err: a.err}
+	}
+	return out, a.err
 }
 
 // react does what an answer means beyond its delivery: a 429 pauses the
@@ -301,9 +377,32 @@ func (w *Worker) record(ctx context.Context, out storage.Outcome, taskErr error)
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.RetryAfter > 0 {
-		return pe.RetryAfter + rand.N(pe.RetryAfter/10+time.Millisecond)
+		return toWholeSecond(pe.RetryAfter + rand.N(pe.RetryAfter/10+time.Millisecond))
 	}
 	base := time.Second << min(n, 10)
 	base = min(base, 10*time.Minute)
 	return base/2 + rand.N(base)
+}
+
+// toWholeSecond lengthens a delay so that it ends on a whole second: asynq
+// keeps a retry's time in whole seconds and runs it once that second has
+// begun, so a retry due at 2.3 s would run at 2 s, before the provider's
+// Retry-After (dispatcher.dueAt rounds up for the same reason).
+func toWholeSecond(d time.Duration) time.Duration {
+	now := time.Now()
+	at := now.Add(d)
+	if r := at.Truncate(time.Second); !r.Equal(at) {
+		at = r.Add(time.Second)
+	}
+	return at.Sub(now)
+}
+
+// wrap prefixes a function's error, if it returns one, with what the
+// function was doing: deferred, once for all its returns (golang/pkgsite's
+// derrors.Wrap). %w keeps errors.Is for asynq.SkipRetry and errors.As for
+// *providers.Error.
+func wrap(errp *error, format string, args ...any) {
+	if *errp != nil {
+		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+	}
 }

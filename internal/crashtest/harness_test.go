@@ -616,3 +616,18 @@ func (fx *fixture) retryAndCheck(a *api, id int64, first, second string, tokens 
 	fx.checkEveryoneReached(r2, devices)
 	return refused, r, r2
 }
+
+// checkRepeatsInFlight fails the test if one outage (or one kill) made more
+// repeated pushes than the sends that can have been in flight when it
+// came: a send pushed whose outcome or acknowledgement the outage lost is
+// pushed again, but a process runs no more than its concurrency of sends
+// at once, and one that cannot record outcomes starts no new ones
+// (worker.Recorder.Healthy). More repeats mean sends that had finished, or
+// had not started, were pushed again.
+func checkRepeatsInFlight(t *testing.T, extra, sendingProcs, concurrency int) {
+	t.Helper()
+	if bound := sendingProcs * concurrency; extra > bound {
+		t.Errorf("%d extra pushes, more than the %d sends that can have been in flight (%d sending processes × "+
+			"concurrency %d)", extra, bound, sendingProcs, concurrency)
+	}
+}

@@ -174,7 +174,11 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	gate := &gatedEnqueuer{Enqueuer: client, reached: make(chan struct{}), open: make(chan struct{})}
 	errc := make(chan error, 1)
-	go func() { errc <- dispatcher.New(fx.db, gate, dispatcher.Config{}).Dispatch(ctx, id) }()
+	disp, err := dispatcher.New(fx.db, gate, dispatcher.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { errc <- disp.Dispatch(ctx, id) }()
 	select {
 	case <-gate.reached:
 	case err := <-errc:

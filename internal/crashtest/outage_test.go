@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,16 +27,24 @@ import (
 // write) is stopped in the middle of a post and started again on the same
 // socket and directory. The crier processes ride it out, every device gets
 // the post, and a post refused while Redis was away (503) is sent once its
-// publisher retries it with the same external id.
+// publisher retries it with the same external id. The only doubles are
+// sends that were in flight when Redis went away (their acknowledgement
+// lost, they run again): at most the two sending processes' concurrency.
 func TestRedisRestartMidPost(t *testing.T) {
 	t.Parallel()
-	const devices = 10000
+	const (
+		devices = 10000
+		// Two processes send (serve and worker), each this many at once.
+		sendingProcs = 2
+		concurrency  = 50
+	)
 	fx := newFixture(t, false, 3*time.Millisecond)
 	rds := startPersistentRedis(t)
 	tokens := fx.seedDevices(devices, 3)
 
-	serve := startCrier(t, "serve", "serve", fx.dbURL, rds.URL(), "-concurrency", "50")
-	worker := startCrier(t, "worker", "worker", fx.dbURL, rds.URL(), "-concurrency", "50")
+	conc := strconv.Itoa(concurrency)
+	serve := startCrier(t, "serve", "serve", fx.dbURL, rds.URL(), "-concurrency", conc)
+	worker := startCrier(t, "worker", "worker", fx.dbURL, rds.URL(), "-concurrency", conc)
 	a := newAPI(t, serve.Addr, fx.key)
 
 	const first, second = "Brannfare i skogen", "Skogen er åpen igjen"
@@ -63,9 +72,11 @@ func TestRedisRestartMidPost(t *testing.T) {
 	// go-redis waits before it dials again after failed dials.)
 	refused, r, r2 := fx.retryAndCheck(a, id, first, second, tokens, devices)
 	took := time.Since(start)
+	bound := sendingProcs * concurrency
 	t.Logf("Redis down for %s with %d of %d pushes of the first post accepted; the retried post was refused %d more "+
-		"times; duplicates: %d extra pushes (first post), %d (second); both done in %s", downFor.Round(time.Millisecond),
-		atStop, devices, refused, r.extra, r2.extra, took.Round(time.Millisecond))
+		"times; duplicates: %d extra pushes (first post), %d (second), in-flight bound %d; both done in %s",
+		downFor.Round(time.Millisecond), atStop, devices, refused, r.extra, r2.extra, bound, took.Round(time.Millisecond))
+	checkRepeatsInFlight(t, r.extra+r2.extra, sendingProcs, concurrency)
 	serve.alive()
 	worker.alive()
 }
@@ -171,12 +182,17 @@ func (r *persistentRedis) log() string {
 // five seconds. Meanwhile the API answers 503 with Retry-After (never a
 // 500, never a hang); a post refused during the cut is accepted when its
 // publisher retries; and both posts reach every device by themselves once
-// Postgres is back.
+// Postgres is back. The only doubles are sends that were in flight at the
+// cut (pushed, their outcome not written): at most the worker's
+// concurrency, for a worker that cannot record outcomes starts no new send.
 func TestPostgresOutage(t *testing.T) {
 	t.Parallel()
 	const (
 		devices = 10000
 		cut     = 5 * time.Second
+		// One process sends (the api process does not), this many at once.
+		sendingProcs = 1
+		concurrency  = 50
 	)
 	fx := newFixture(t, false, 3*time.Millisecond)
 	rds := testenv.StartRedis(t)
@@ -185,7 +201,7 @@ func TestPostgresOutage(t *testing.T) {
 	viaProxy := px.url(fx.dbURL)
 
 	apiProc := startCrier(t, "api", "api", viaProxy, rds.URL())
-	worker := startCrier(t, "worker", "worker", viaProxy, rds.URL(), "-concurrency", "50")
+	worker := startCrier(t, "worker", "worker", viaProxy, rds.URL(), "-concurrency", strconv.Itoa(concurrency))
 	a := newAPI(t, apiProc.Addr, fx.key)
 	a.http.Timeout = 10 * time.Second
 
@@ -243,8 +259,9 @@ func TestPostgresOutage(t *testing.T) {
 	refused, r, r2 := fx.retryAndCheck(a, id, first, second, tokens, devices)
 	took := time.Since(start)
 	t.Logf("cut with %d of %d pushes accepted, %d more accepted during the cut; the retried post was refused %d more "+
-		"times after the cut; duplicates: %d extra pushes (first post), %d (second); both done in %s", atCut, devices,
-		sentDuringCut, refused, r.extra, r2.extra, took.Round(time.Millisecond))
+		"times after the cut; duplicates: %d extra pushes (first post), %d (second), in-flight bound %d; both done in %s",
+		atCut, devices, sentDuringCut, refused, r.extra, r2.extra, sendingProcs*concurrency, took.Round(time.Millisecond))
+	checkRepeatsInFlight(t, r.extra+r2.extra, sendingProcs, concurrency)
 	apiProc.alive()
 	worker.alive()
 }

@@ -5,6 +5,7 @@
 package apns
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,15 +55,53 @@ type Config struct {
 
 	// Topic is the app's bundle id.
 	Topic string
-	// Host is APNs' base URL; empty means apns2.HostProduction. The
-	// emulator's is e.g. "https://127.0.0.1:4433".
+	// Host is APNs' base URL; default DefaultHost. The emulator's is e.g.
+	// "https://127.0.0.1:4433".
 	Host string
 	// RootCAs is PEM to trust in addition to the system roots, e.g. the
 	// emulator's self-signed certificate.
 	RootCAs []byte
-	// Now is the clock used for expiry and Retry-After dates; nil means
+	// Now is the clock used for expiry and Retry-After dates; default
 	// time.Now.
 	Now func() time.Time
+}
+
+// DefaultHost is Apple's production APNs: crier pushes to released apps.
+const DefaultHost = apns2.HostProduction
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.Host = cmp.Or(c.Host, DefaultHost)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// validate refuses a config no client can be built from, naming the field:
+// a topic, and one kind of credentials, complete. Errors never quote a key.
+func (c Config) validate() error {
+	tokenAuth := len(c.KeyP8) > 0
+	certAuth := len(c.CertPEM) > 0 || len(c.CertP12) > 0
+	switch {
+	case c.Topic == "":
+		return errors.New("apns config: Topic (the bundle id) is required")
+	case tokenAuth && certAuth:
+		return errors.New("apns config: KeyP8 and a certificate (CertPEM or CertP12): set one, not both")
+	case len(c.CertPEM) > 0 && len(c.CertP12) > 0:
+		return errors.New("apns config: CertPEM and CertP12: set one, not both")
+	case tokenAuth && c.KeyID == "":
+		return errors.New("apns config: KeyID is required with KeyP8")
+	case tokenAuth && c.TeamID == "":
+		return errors.New("apns config: TeamID is required with KeyP8")
+	case !tokenAuth && !certAuth:
+		return errors.New("apns config: KeyP8 or a certificate (CertPEM or CertP12) is required")
+	}
+	if u, err := url.Parse(c.Host); err != nil || u.Scheme != "https" || u.Host == "" {
+		// APNs is HTTP/2 over TLS only.
+		return fmt.Errorf("apns config: Host %q: want an https URL", c.Host)
+	}
+	return nil
 }
 
 // Client sends notifications for one key and topic. It is safe for concurrent
@@ -74,8 +114,9 @@ type Client struct {
 
 // New builds a client for cfg. It does not connect until the first Send.
 func New(cfg Config) (*Client, error) {
-	if cfg.Topic == "" {
-		return nil, errors.New("apns: topic (bundle id) is required")
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(cfg.RootCAs) > 0 {
@@ -90,50 +131,28 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	var c *apns2.Client
-	tokenAuth := len(cfg.KeyP8) > 0
-	certAuth := len(cfg.CertPEM) > 0 || len(cfg.CertP12) > 0
-	switch {
-	case tokenAuth && certAuth:
-		return nil, errors.New("apns: set either a .p8 key or a certificate, not both")
-	case tokenAuth:
-		if cfg.KeyID == "" || cfg.TeamID == "" {
-			return nil, errors.New("apns: token auth needs key id and team id")
-		}
+	if len(cfg.KeyP8) > 0 {
 		key, err := token.AuthKeyFromBytes(cfg.KeyP8)
 		if err != nil {
 			// apns2's errors name the problem, never the key's bytes.
 			return nil, fmt.Errorf("apns: .p8 key: %w", err)
 		}
 		c = apns2.NewTokenClient(&token.Token{AuthKey: key, KeyID: cfg.KeyID, TeamID: cfg.TeamID})
-	case certAuth:
+	} else {
 		cert, err := loadCertificate(cfg)
 		if err != nil {
 			return nil, err
 		}
 		tlsConf.Certificates = []tls.Certificate{cert}
 		c = apns2.NewClient(cert)
-	default:
-		return nil, errors.New("apns: a .p8 key or a certificate is required")
 	}
-
-	c.Host = apns2.HostProduction
-	if cfg.Host != "" {
-		c.Host = strings.TrimSuffix(cfg.Host, "/")
-	}
+	c.Host = strings.TrimSuffix(cfg.Host, "/")
 	c.HTTPClient.Transport = &retryAfterTransport{next: newTransport(tlsConf)}
-
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
-	return &Client{apns: c, topic: cfg.Topic, now: now}, nil
+	return &Client{apns: c, topic: cfg.Topic, now: cfg.Now}, nil
 }
 
 func loadCertificate(cfg Config) (tls.Certificate, error) {
 	if len(cfg.CertP12) > 0 {
-		if len(cfg.CertPEM) > 0 {
-			return tls.Certificate{}, errors.New("apns: set either a PEM or a PKCS#12 certificate, not both")
-		}
 		cert, err := certificate.FromP12Bytes(cfg.CertP12, cfg.CertPassword)
 		if err != nil {
 			return tls.Certificate{}, fmt.Errorf("apns: PKCS#12 certificate: %w", err)

@@ -91,16 +91,16 @@ import (
 type Config struct {
 	// FCMAddr is the listen address of the FCM side, which also serves the
 	// OAuth2 token endpoint and the emulator's own /emulator/* endpoints
-	// (plain HTTP). Default "127.0.0.1:0".
+	// (plain HTTP). Default DefaultAddr.
 	FCMAddr string
 	// APNsAddr is the listen address of the APNs side (HTTP/2 over TLS
-	// only). Default "127.0.0.1:0".
+	// only). Default DefaultAddr.
 	APNsAddr string
 	// Latency is added to every FCM send and APNs answer, as a simulated
 	// round trip. Default 0.
 	Latency time.Duration
 	// MaxRecords bounds the records kept (the oldest are dropped first;
-	// Summary keeps counting). Default 100000.
+	// Summary keeps counting). Default DefaultMaxRecords.
 	MaxRecords int
 	// State, when set, supplies the TLS certificate and the credentials
 	// shared with other processes (see LoadOrCreateState).
@@ -115,11 +115,19 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Defaults of the Config.
+const (
+	// DefaultAddr is any free port on the loopback interface, so tests
+	// can run emulators side by side.
+	DefaultAddr       = "127.0.0.1:0"
+	DefaultMaxRecords = 100000
+)
+
 // WithDefaults returns c with its zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
-	c.FCMAddr = cmp.Or(c.FCMAddr, "127.0.0.1:0")
-	c.APNsAddr = cmp.Or(c.APNsAddr, "127.0.0.1:0")
-	c.MaxRecords = cmp.Or(c.MaxRecords, 100000)
+	c.FCMAddr = cmp.Or(c.FCMAddr, DefaultAddr)
+	c.APNsAddr = cmp.Or(c.APNsAddr, DefaultAddr)
+	c.MaxRecords = cmp.Or(c.MaxRecords, DefaultMaxRecords)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -129,12 +137,20 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// validate refuses a config the emulator cannot run with, naming the
+// field.
 func (c Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.FCMAddr); err != nil {
+		return fmt.Errorf("emulator config: FCMAddr %q: %w", c.FCMAddr, err)
+	}
+	if _, _, err := net.SplitHostPort(c.APNsAddr); err != nil {
+		return fmt.Errorf("emulator config: APNsAddr %q: %w", c.APNsAddr, err)
+	}
 	if c.Latency < 0 {
-		return fmt.Errorf("latency %s: must not be negative", c.Latency)
+		return fmt.Errorf("emulator config: Latency %s: must not be negative", c.Latency)
 	}
 	if c.MaxRecords < 0 {
-		return fmt.Errorf("max records %d: must not be negative", c.MaxRecords)
+		return fmt.Errorf("emulator config: MaxRecords %d: must not be negative", c.MaxRecords)
 	}
 	return nil
 }
@@ -171,7 +187,7 @@ type Emulator struct {
 func New(cfg Config) (*Emulator, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("emulator config: %w", err)
+		return nil, err
 	}
 	e := &Emulator{
 		cfg:     cfg,

@@ -40,6 +40,7 @@
 package fcm
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -47,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -80,23 +82,40 @@ type Config struct {
 	// ServiceAccountJSON is the project's service account key file. Its
 	// token_uri is honoured, so OAuth can run against an emulator.
 	ServiceAccountJSON []byte
-	// Endpoint is the FCM v1 base URL; empty means https://fcm.googleapis.com/v1.
-	// The emulator's is e.g. "http://127.0.0.1:4321/v1".
+	// Endpoint is the FCM v1 base URL; default DefaultEndpoint. The
+	// emulator's is e.g. "http://127.0.0.1:4321/v1".
 	Endpoint string
-	// Now is the clock used for TTLs and Retry-After dates; nil means time.Now.
+	// Now is the clock used for TTLs and Retry-After dates; default
+	// time.Now.
 	Now func() time.Time
 }
 
+// DefaultEndpoint is FCM's own v1 base URL, the SDK's default.
+const DefaultEndpoint = "https://fcm.googleapis.com/v1"
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	c.Endpoint = cmp.Or(c.Endpoint, DefaultEndpoint)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// validate refuses a config no client can be built from, naming the field.
+// Errors never quote the service account, which holds a private key.
 func (c Config) validate() error {
 	if c.ProjectID == "" {
-		return errors.New("fcm: project id is required")
+		return errors.New("fcm config: ProjectID is required")
 	}
 	if len(c.ServiceAccountJSON) == 0 {
-		return errors.New("fcm: service account json is required")
+		return errors.New("fcm config: ServiceAccountJSON is required")
+	}
+	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("fcm config: Endpoint %q: want an http or https URL", c.Endpoint)
 	}
 	// Only service account keys: other credential types (external accounts)
-	// would fetch tokens from URLs of their own choosing. Errors never quote
-	// the file, which holds a private key.
+	// would fetch tokens from URLs of their own choosing.
 	var sa struct {
 		Type        string `json:"type"`
 		ClientEmail string `json:"client_email"`
@@ -104,21 +123,21 @@ func (c Config) validate() error {
 		TokenURI    string `json:"token_uri"`
 	}
 	if err := json.Unmarshal(c.ServiceAccountJSON, &sa); err != nil {
-		return errors.New("fcm: service account json is not valid JSON")
+		return errors.New("fcm config: ServiceAccountJSON: not valid JSON")
 	}
 	if sa.Type != "service_account" {
-		return fmt.Errorf("fcm: credentials type %q: want \"service_account\"", sa.Type)
+		return fmt.Errorf("fcm config: ServiceAccountJSON: credentials type %q: want \"service_account\"", sa.Type)
 	}
 	if sa.ClientEmail == "" || sa.PrivateKey == "" || sa.TokenURI == "" {
-		return errors.New("fcm: service account json lacks client_email, private_key or token_uri")
+		return errors.New("fcm config: ServiceAccountJSON: lacks client_email, private_key or token_uri")
 	}
 	block, _ := pem.Decode([]byte(sa.PrivateKey))
 	if block == nil {
-		return errors.New("fcm: service account private_key is not PEM")
+		return errors.New("fcm config: ServiceAccountJSON: private_key is not PEM")
 	}
 	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
 		if _, err1 := x509.ParsePKCS1PrivateKey(block.Bytes); err1 != nil {
-			return errors.New("fcm: service account private_key is not an RSA key")
+			return errors.New("fcm config: ServiceAccountJSON: private_key is not an RSA key")
 		}
 	}
 	return nil
@@ -135,6 +154,7 @@ type Client struct {
 // New builds a client for cfg. It does not contact FCM or the token endpoint;
 // the first Send fetches an access token (bounded by 30 s, not by Send's ctx).
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -153,7 +173,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	// No OpenTelemetry around each request: crier keeps its own metrics,
 	// and the instrumentation costs about a fifth of a send's CPU.
 	opts := []option.ClientOption{option.WithTokenSource(tokens), option.WithTelemetryDisabled()}
-	if cfg.Endpoint != "" {
+	if cfg.Endpoint != DefaultEndpoint {
+		// The SDK's own default is left to the SDK, as it always was.
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}
 	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.ProjectID}, opts...)
@@ -164,11 +185,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fcm: messaging client: %w", err)
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
-	return &Client{msg: msg, tokens: tokens, now: now}, nil
+	return &Client{msg: msg, tokens: tokens, now: cfg.Now}, nil
 }
 
 // Send pushes m and returns FCM's message name
