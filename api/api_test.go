@@ -15,6 +15,7 @@ import (
 
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/api"
+	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
 )
@@ -55,20 +56,10 @@ func checkError(t *testing.T, want errorWant, status int, got apiError) {
 	}
 }
 
-// createFeed creates a feed or fails the test.
-func createFeed(t *testing.T, s *env, publisherID int64, slug string) crier.Feed {
-	t.Helper()
-	f, err := s.db.CreateFeed(context.Background(), s.tenant.ID, publisherID, slug, slug, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 func TestAPIAuth(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
-	createFeed(t, s, s.org.ID, "fotball")
+	s.feed(t, s.Org, "fotball", "fotball", false)
 	post := `{"feed": "fotball", "title": "Tittel", "body": "Tekst"}`
 	device := `{"provider": "fcm", "token": "tok-auth"}`
 	tests := []struct {
@@ -81,14 +72,14 @@ func TestAPIAuth(t *testing.T) {
 		{"no header", "POST", "/v1/posts", "", post, errorWant{401, "unauthorized", ""}},
 		{"no header on devices", "PUT", "/v1/devices/x", "", device, errorWant{401, "unauthorized", ""}},
 		{"empty bearer", "POST", "/v1/posts", "Bearer ", post, errorWant{401, "unauthorized", ""}},
-		{"not bearer", "POST", "/v1/posts", "Basic " + s.orgKey, post, errorWant{401, "unauthorized", ""}},
+		{"not bearer", "POST", "/v1/posts", "Basic " + s.OrgKey, post, errorWant{401, "unauthorized", ""}},
 		{"bad key", "POST", "/v1/posts", "Bearer crier_publisher_nosuchkeyatall", post, errorWant{401, "unauthorized", ""}},
-		{"bad key on devices", "GET", "/v1/devices/x", "Bearer " + s.appKey + "x", "", errorWant{401, "unauthorized", ""}},
-		{"app key posts", "POST", "/v1/posts", "Bearer " + s.appKey, post, errorWant{403, "forbidden", ""}},
-		{"app key reads a post", "GET", "/v1/posts/1", "Bearer " + s.appKey, "", errorWant{403, "forbidden", ""}},
-		{"publisher key puts a device", "PUT", "/v1/devices/x", "Bearer " + s.muniKey, device, errorWant{403, "forbidden", ""}},
-		{"organisation key reads a device", "GET", "/v1/devices/x", "Bearer " + s.orgKey, "", errorWant{403, "forbidden", ""}},
-		{"organisation key deletes a device", "DELETE", "/v1/devices/x", "Bearer " + s.orgKey, "", errorWant{403, "forbidden", ""}},
+		{"bad key on devices", "GET", "/v1/devices/x", "Bearer " + s.AppKey + "x", "", errorWant{401, "unauthorized", ""}},
+		{"app key posts", "POST", "/v1/posts", "Bearer " + s.AppKey, post, errorWant{403, "forbidden", ""}},
+		{"app key reads a post", "GET", "/v1/posts/1", "Bearer " + s.AppKey, "", errorWant{403, "forbidden", ""}},
+		{"publisher key puts a device", "PUT", "/v1/devices/x", "Bearer " + s.MuniKey, device, errorWant{403, "forbidden", ""}},
+		{"organisation key reads a device", "GET", "/v1/devices/x", "Bearer " + s.OrgKey, "", errorWant{403, "forbidden", ""}},
+		{"organisation key deletes a device", "DELETE", "/v1/devices/x", "Bearer " + s.OrgKey, "", errorWant{403, "forbidden", ""}},
 	}
 	// The refusals run in parallel within a group, which ends when they
 	// all have: only then can the check below see what they left.
@@ -117,7 +108,7 @@ func TestAPIAuth(t *testing.T) {
 	})
 	// The refused requests created nothing: no device x, no post.
 	var e apiError
-	if code := s.on(t).do("GET", "/v1/devices/x", s.appKey, nil, &e); code != http.StatusNotFound {
+	if code := s.on(t).do("GET", "/v1/devices/x", s.AppKey, nil, &e); code != http.StatusNotFound {
 		t.Errorf("GET device x after refused PUTs: %d, want 404", code)
 	}
 	var posts int
@@ -133,13 +124,13 @@ func TestAPIPostPermissions(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
 	ctx := context.Background()
-	createFeed(t, s, s.org.ID, "fotball")
-	createFeed(t, s, s.muni.ID, "kunngjoringer")
+	s.feed(t, s.Org, "fotball", "fotball", false)
+	s.feed(t, s.muni, "kunngjoringer", "kunngjoringer", false)
 	other, err := s.db.PublisherBySlug(ctx, s.tenant.ID, "korpset")
 	if err != nil {
 		t.Fatal(err)
 	}
-	createFeed(t, s, other.ID, "korps")
+	s.feed(t, other, "korps", "korps", false)
 
 	post := func(feed, class string) map[string]any {
 		m := map[string]any{"feed": feed, "title": "Tittel", "body": "Tekst"}
@@ -149,7 +140,7 @@ func TestAPIPostPermissions(t *testing.T) {
 		return m
 	}
 	type who struct{ name, key string }
-	org, other2, muni := who{"org", s.orgKey}, who{"other", s.otherKey}, who{"muni", s.muniKey}
+	org, other2, muni := who{"org", s.OrgKey}, who{"other", s.OtherKey}, who{"muni", s.MuniKey}
 	allowed := []struct {
 		by          who
 		feed, class string
@@ -236,7 +227,7 @@ func TestAPIPostPermissions(t *testing.T) {
 func TestAPIPostValidation(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
-	createFeed(t, s, s.org.ID, "fotball")
+	s.feed(t, s.Org, "fotball", "fotball", false)
 
 	valid := func(change func(m map[string]any)) map[string]any {
 		m := map[string]any{"feed": "fotball", "title": "Kampstart flyttet", "body": "Søndagens kamp starter 18:00."}
@@ -307,7 +298,7 @@ func TestAPIPostValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got apiError
-			code := s.on(t).do("POST", "/v1/posts", s.orgKey, tt.body, &got)
+			code := s.on(t).do("POST", "/v1/posts", s.OrgKey, tt.body, &got)
 			checkError(t, errorWant{400, "invalid_request", tt.field}, code, got)
 		})
 	}
@@ -334,7 +325,7 @@ func TestAPIPostValidation(t *testing.T) {
 	for _, tt := range accepted {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if code := s.on(t).do("POST", "/v1/posts", s.orgKey, tt.body, nil); code != http.StatusAccepted {
+			if code := s.on(t).do("POST", "/v1/posts", s.OrgKey, tt.body, nil); code != http.StatusAccepted {
 				t.Errorf("POST: %d, want 202", code)
 			}
 		})
@@ -342,7 +333,7 @@ func TestAPIPostValidation(t *testing.T) {
 
 	t.Run("not JSON", func(t *testing.T) {
 		t.Parallel()
-		h := http.Header{"Authorization": {"Bearer " + s.orgKey}, "Content-Type": {"text/plain"}}
+		h := http.Header{"Authorization": {"Bearer " + s.OrgKey}, "Content-Type": {"text/plain"}}
 		status, _, raw, err := s.send("POST", "/v1/posts", h, validJSON)
 		if err != nil {
 			t.Fatal(err)
@@ -358,7 +349,7 @@ func TestAPIPostValidation(t *testing.T) {
 func TestAPIDeviceValidation(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
-	createFeed(t, s, s.org.ID, "fotball")
+	s.feed(t, s.Org, "fotball", "fotball", false)
 
 	fcm := func(extra map[string]any) map[string]any {
 		m := map[string]any{"provider": "fcm", "token": "tok-valid"}
@@ -438,13 +429,13 @@ func TestAPIDeviceValidation(t *testing.T) {
 				m["token"] = "tok-valid-" + strconv.Itoa(i)
 			}
 			var got apiError
-			code := s.do("PUT", "/v1/devices/"+inst, s.appKey, tt.body, &got)
+			code := s.do("PUT", "/v1/devices/"+inst, s.AppKey, tt.body, &got)
 			checkError(t, errorWant{400, "invalid_request", tt.field}, code, got)
 			if !strings.Contains(got.Error.Message, tt.msg) {
 				t.Errorf("message %q does not name %q", got.Error.Message, tt.msg)
 			}
 			if tt.inst == "" {
-				if code := s.do("GET", "/v1/devices/"+inst, s.appKey, nil, nil); code != http.StatusNotFound {
+				if code := s.do("GET", "/v1/devices/"+inst, s.AppKey, nil, nil); code != http.StatusNotFound {
 					t.Errorf("refused device: GET %d, want 404", code)
 				}
 			}
@@ -466,7 +457,7 @@ func TestAPIDeviceValidation(t *testing.T) {
 			raw[i] = letters[int(b)%len(letters)]
 		}
 		var got apiError
-		code := s.do("PUT", "/v1/devices/long-token", s.appKey, map[string]any{"provider": "fcm", "token": string(raw)}, &got)
+		code := s.do("PUT", "/v1/devices/long-token", s.AppKey, map[string]any{"provider": "fcm", "token": string(raw)}, &got)
 		switch code {
 		case http.StatusCreated:
 		case http.StatusBadRequest:
@@ -481,8 +472,8 @@ func TestAPIDevices(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
 	ctx := context.Background()
-	createFeed(t, s, s.org.ID, "fotball")
-	createFeed(t, s, s.muni.ID, "veiarbeid")
+	s.feed(t, s.Org, "fotball", "fotball", false)
+	s.feed(t, s.muni, "veiarbeid", "veiarbeid", false)
 
 	t.Run("token rotation keeps the choices", func(t *testing.T) {
 		t.Parallel()
@@ -497,7 +488,7 @@ func TestAPIDevices(t *testing.T) {
 			"quiet_hours": map[string]string{"start": "22:00", "end": "07:00"},
 		}
 		var created api.Device
-		if code := s.do("PUT", "/v1/devices/rot", s.appKey, body, &created); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/rot", s.AppKey, body, &created); code != http.StatusCreated {
 			t.Fatalf("register: %d, want 201", code)
 		}
 		want := api.Device{
@@ -512,7 +503,7 @@ func TestAPIDevices(t *testing.T) {
 			t.Errorf("registered device (-want +got):\n%s", diff)
 		}
 		var rotated api.Device
-		if code := s.do("PUT", "/v1/devices/rot", s.appKey, map[string]any{"provider": "fcm", "token": "tok-rot-2"}, &rotated); code != http.StatusOK {
+		if code := s.do("PUT", "/v1/devices/rot", s.AppKey, map[string]any{"provider": "fcm", "token": "tok-rot-2"}, &rotated); code != http.StatusOK {
 			t.Fatalf("rotate: %d, want 200", code)
 		}
 		want.Token = "tok-rot-2"
@@ -520,7 +511,7 @@ func TestAPIDevices(t *testing.T) {
 			t.Errorf("PUT answer after rotation (-want +got):\n%s", diff)
 		}
 		var got api.Device
-		if code := s.do("GET", "/v1/devices/rot", s.appKey, nil, &got); code != http.StatusOK {
+		if code := s.do("GET", "/v1/devices/rot", s.AppKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -529,7 +520,7 @@ func TestAPIDevices(t *testing.T) {
 
 		// null clears quiet hours; an absent field keeps them.
 		var cleared api.Device
-		if code := s.do("PUT", "/v1/devices/rot", s.appKey, map[string]any{"quiet_hours": nil}, &cleared); code != http.StatusOK {
+		if code := s.do("PUT", "/v1/devices/rot", s.AppKey, map[string]any{"quiet_hours": nil}, &cleared); code != http.StatusOK {
 			t.Fatalf("clear quiet hours: %d", code)
 		}
 		want.QuietHours = nil
@@ -544,19 +535,19 @@ func TestAPIDevices(t *testing.T) {
 		t.Parallel()
 		s := s.on(t)
 		var got api.Device
-		if code := s.do("PUT", "/v1/devices/fcm-ios", s.appKey,
+		if code := s.do("PUT", "/v1/devices/fcm-ios", s.AppKey,
 			map[string]any{"provider": "fcm", "platform": "ios", "token": "tok-fi-1"}, &got); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
 		if got.Platform != "ios" {
 			t.Fatalf("registered platform %q, want ios", got.Platform)
 		}
-		if code := s.do("PUT", "/v1/devices/fcm-ios", s.appKey,
+		if code := s.do("PUT", "/v1/devices/fcm-ios", s.AppKey,
 			map[string]any{"provider": "fcm", "token": "tok-fi-2"}, nil); code != http.StatusOK {
 			t.Fatalf("rotate: %d", code)
 		}
 		var rotated api.Device
-		if code := s.do("GET", "/v1/devices/fcm-ios", s.appKey, nil, &rotated); code != http.StatusOK {
+		if code := s.do("GET", "/v1/devices/fcm-ios", s.AppKey, nil, &rotated); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
 		if rotated.Platform != "ios" || rotated.Token != "tok-fi-2" {
@@ -567,7 +558,7 @@ func TestAPIDevices(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		t.Parallel()
 		s := s.on(t)
-		if code := s.do("PUT", "/v1/devices/del", s.appKey, map[string]any{"provider": "fcm", "token": "tok-del"}, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/del", s.AppKey, map[string]any{"provider": "fcm", "token": "tok-del"}, nil); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
 		steps := []struct {
@@ -580,7 +571,7 @@ func TestAPIDevices(t *testing.T) {
 		}
 		for _, st := range steps {
 			var e apiError
-			code := s.do(st.method, "/v1/devices/del", s.appKey, nil, &e)
+			code := s.do(st.method, "/v1/devices/del", s.AppKey, nil, &e)
 			if code != st.want {
 				t.Errorf("%s: %d, want %d", st.method, code, st.want)
 			}
@@ -589,7 +580,7 @@ func TestAPIDevices(t *testing.T) {
 			}
 		}
 		// The installation can register afresh.
-		if code := s.do("PUT", "/v1/devices/del", s.appKey, map[string]any{"provider": "fcm", "token": "tok-del"}, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/del", s.AppKey, map[string]any{"provider": "fcm", "token": "tok-del"}, nil); code != http.StatusCreated {
 			t.Errorf("register again: %d, want 201", code)
 		}
 	})
@@ -599,16 +590,16 @@ func TestAPIDevices(t *testing.T) {
 		s := s.on(t)
 		token := emulator.APNsToken(emulator.Behaviour{Kind: emulator.Accept}, 500)
 		for _, inst := range []string{"move-old", "move-new"} {
-			if code := s.do("PUT", "/v1/devices/"+inst, s.appKey, map[string]any{"provider": "apns", "token": token,
+			if code := s.do("PUT", "/v1/devices/"+inst, s.AppKey, map[string]any{"provider": "apns", "token": token,
 				"follows": []string{"fotball"}}, nil); code != http.StatusCreated {
 				t.Fatalf("register %s: %d", inst, code)
 			}
 		}
-		if code := s.do("GET", "/v1/devices/move-old", s.appKey, nil, nil); code != http.StatusNotFound {
+		if code := s.do("GET", "/v1/devices/move-old", s.AppKey, nil, nil); code != http.StatusNotFound {
 			t.Errorf("GET old installation: %d, want 404", code)
 		}
 		var got api.Device
-		if code := s.do("GET", "/v1/devices/move-new", s.appKey, nil, &got); code != http.StatusOK {
+		if code := s.do("GET", "/v1/devices/move-new", s.AppKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET new installation: %d", code)
 		}
 		if got.Token != token || got.Platform != "ios" || !got.Active {
@@ -620,7 +611,7 @@ func TestAPIDevices(t *testing.T) {
 		t.Parallel()
 		s := s.on(t)
 		body := map[string]any{"provider": "fcm", "token": "tok-react", "follows": []string{"fotball"}}
-		if code := s.do("PUT", "/v1/devices/react", s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/react", s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
 		d, err := s.db.DeviceByInstallation(ctx, s.tenant.ID, "react")
@@ -631,7 +622,7 @@ func TestAPIDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got api.Device
-		if code := s.do("GET", "/v1/devices/react", s.appKey, nil, &got); code != http.StatusOK {
+		if code := s.do("GET", "/v1/devices/react", s.AppKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
 		if got.Active || got.Deactivated != "UNREGISTERED" {
@@ -639,11 +630,11 @@ func TestAPIDevices(t *testing.T) {
 		}
 		// A fresh value: deactivated_reason is left out when empty.
 		var again api.Device
-		if code := s.do("PUT", "/v1/devices/react", s.appKey, map[string]any{"provider": "fcm", "token": "tok-react"}, &again); code != http.StatusOK {
+		if code := s.do("PUT", "/v1/devices/react", s.AppKey, map[string]any{"provider": "fcm", "token": "tok-react"}, &again); code != http.StatusOK {
 			t.Fatalf("register again: %d, want 200", code)
 		}
 		got = api.Device{}
-		if code := s.do("GET", "/v1/devices/react", s.appKey, nil, &got); code != http.StatusOK {
+		if code := s.do("GET", "/v1/devices/react", s.AppKey, nil, &got); code != http.StatusOK {
 			t.Fatalf("GET: %d", code)
 		}
 		if diff := cmp.Diff(again, got); diff != "" {
@@ -658,13 +649,10 @@ func TestAPIDevices(t *testing.T) {
 	t.Run("devices are the tenant's own", func(t *testing.T) {
 		t.Parallel()
 		s := s.on(t)
-		if code := s.do("PUT", "/v1/devices/shared-id", s.appKey, map[string]any{"provider": "fcm", "token": "tok-shared"}, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/shared-id", s.AppKey, map[string]any{"provider": "fcm", "token": "tok-shared"}, nil); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
-		other, err := s.db.CreateTenant(ctx, "larvik-dev", "Larvik kommune", "Europe/Oslo")
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := testenv.Tenant(t, s.db, "larvik-dev", "Larvik kommune", "Europe/Oslo")
 		key, err := s.db.NewAPIKey(ctx, other.ID, nil, "app")
 		if err != nil {
 			t.Fatal(err)
@@ -674,7 +662,7 @@ func TestAPIDevices(t *testing.T) {
 				t.Errorf("%s another tenant's device: %d, want 404", method, code)
 			}
 		}
-		if code := s.do("GET", "/v1/devices/shared-id", s.appKey, nil, nil); code != http.StatusOK {
+		if code := s.do("GET", "/v1/devices/shared-id", s.AppKey, nil, nil); code != http.StatusOK {
 			t.Errorf("own device after the other tenant's attempts: %d, want 200", code)
 		}
 	})
@@ -684,20 +672,12 @@ func TestAPIGetPost(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
 	ctx := context.Background()
-	createFeed(t, s, s.muni.ID, "kunngjoringer")
+	s.feed(t, s.muni, "kunngjoringer", "kunngjoringer", false)
 
 	// A second tenant with a feed of the same slug.
-	larvik, err := s.db.CreateTenant(ctx, "larvik", "Larvik kommune", "Europe/Oslo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := s.db.CreatePublisher(ctx, larvik.ID, "kommunen", "Larvik kommune", crier.RoleMunicipality)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.CreateFeed(ctx, larvik.ID, pub.ID, "kunngjoringer", "Kunngjøringer", false); err != nil {
-		t.Fatal(err)
-	}
+	larvik := testenv.Tenant(t, s.db, "larvik", "Larvik kommune", "Europe/Oslo")
+	pub := testenv.Publisher(t, s.db, larvik.ID, "kommunen", "Larvik kommune", crier.RoleMunicipality)
+	testenv.Feed(t, s.db, larvik.ID, pub.ID, "kunngjoringer", "Kunngjøringer", false)
 	larvikKey, err := s.db.NewAPIKey(ctx, larvik.ID, &pub.ID, "cms")
 	if err != nil {
 		t.Fatal(err)
@@ -705,7 +685,7 @@ func TestAPIGetPost(t *testing.T) {
 
 	body := map[string]any{"feed": "kunngjoringer", "title": "Vannavstengning", "body": "Vannet stenges i natt."}
 	var ours, theirs postCreated
-	if code := s.do("POST", "/v1/posts", s.muniKey, body, &ours); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, body, &ours); code != http.StatusAccepted {
 		t.Fatalf("POST: %d", code)
 	}
 	if code := s.do("POST", "/v1/posts", larvikKey, body, &theirs); code != http.StatusAccepted {
@@ -719,14 +699,14 @@ func TestAPIGetPost(t *testing.T) {
 		key  string
 		want errorWant
 	}{
-		{"id not a number", "/v1/posts/abc", s.muniKey, errorWant{400, "invalid_request", "id"}},
-		{"id zero", "/v1/posts/0", s.muniKey, errorWant{400, "invalid_request", "id"}},
-		{"id negative", "/v1/posts/-1", s.muniKey, errorWant{400, "invalid_request", "id"}},
-		{"id too big", "/v1/posts/99999999999999999999", s.muniKey, errorWant{400, "invalid_request", "id"}},
-		{"unknown id", path(theirs.ID + 1000), s.muniKey, errorWant{404, "not_found", ""}},
-		{"another tenant's post", path(theirs.ID), s.muniKey, errorWant{404, "not_found", ""}},
+		{"id not a number", "/v1/posts/abc", s.MuniKey, errorWant{400, "invalid_request", "id"}},
+		{"id zero", "/v1/posts/0", s.MuniKey, errorWant{400, "invalid_request", "id"}},
+		{"id negative", "/v1/posts/-1", s.MuniKey, errorWant{400, "invalid_request", "id"}},
+		{"id too big", "/v1/posts/99999999999999999999", s.MuniKey, errorWant{400, "invalid_request", "id"}},
+		{"unknown id", path(theirs.ID + 1000), s.MuniKey, errorWant{404, "not_found", ""}},
+		{"another tenant's post", path(theirs.ID), s.MuniKey, errorWant{404, "not_found", ""}},
 		{"our post from the other tenant", path(ours.ID), larvikKey, errorWant{404, "not_found", ""}},
-		{"our post from our organisation", path(ours.ID), s.orgKey, errorWant{404, "not_found", ""}},
+		{"our post from our organisation", path(ours.ID), s.OrgKey, errorWant{404, "not_found", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -743,7 +723,7 @@ func TestAPIGetPost(t *testing.T) {
 		for _, p := range []struct {
 			key string
 			id  int64
-		}{{s.muniKey, ours.ID}, {larvikKey, theirs.ID}} {
+		}{{s.MuniKey, ours.ID}, {larvikKey, theirs.ID}} {
 			var got struct {
 				ID    int64  `json:"id"`
 				Feed  string `json:"feed"`
@@ -792,7 +772,7 @@ func TestAPIHealth(t *testing.T) {
 	for _, path := range []string{"/nope", "/v1/nope", "/v1/devices/", "/v2/posts"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
-			status, header, raw, err := s.send("GET", path, http.Header{"Authorization": {"Bearer " + s.appKey}}, "")
+			status, header, raw, err := s.send("GET", path, http.Header{"Authorization": {"Bearer " + s.AppKey}}, "")
 			if err != nil {
 				t.Fatal(err)
 			}

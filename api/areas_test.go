@@ -27,16 +27,16 @@ func TestAPIAreas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, b := s.putRaw("/v1/areas?slug_property=kommunenavn&name_property=kommunenavn", s.orgKey, vestfold); code != http.StatusForbidden {
+	if code, b := s.putRaw("/v1/areas?slug_property=kommunenavn&name_property=kommunenavn", s.OrgKey, vestfold); code != http.StatusForbidden {
 		t.Errorf("organisation importing areas: %d %s, want 403", code, b)
 	}
-	if code, b := s.putRaw("/v1/areas?slug_property=kommunenavn&name_property=kommunenavn", s.muniKey, vestfold); code != http.StatusOK {
+	if code, b := s.putRaw("/v1/areas?slug_property=kommunenavn&name_property=kommunenavn", s.MuniKey, vestfold); code != http.StatusOK {
 		t.Fatalf("import: %d %s", code, b)
 	}
 	var list struct {
 		Areas []struct{ Slug, Name string }
 	}
-	if code := s.do("GET", "/v1/areas", s.appKey, nil, &list); code != http.StatusOK {
+	if code := s.do("GET", "/v1/areas", s.AppKey, nil, &list); code != http.StatusOK {
 		t.Fatalf("list: %d", code)
 	}
 	var slugs []string
@@ -60,7 +60,7 @@ func TestAPIAreas(t *testing.T) {
 		var e struct {
 			Error struct{ Code, Field, Message string }
 		}
-		code, b := s.putRaw("/v1/areas", s.muniKey, []byte(c.body))
+		code, b := s.putRaw("/v1/areas", s.MuniKey, []byte(c.body))
 		if err := json.Unmarshal(b, &e); err != nil || code != http.StatusBadRequest || e.Error.Field != c.field || e.Error.Message == "" {
 			t.Errorf("%s: %d %s; want 400 naming %s", c.name, code, b, c.field)
 		}

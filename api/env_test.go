@@ -23,17 +23,14 @@ import (
 // dispatches the API enqueues are kept in queue, so the API's rules are
 // tested where they live, without Redis, asynq or the emulator.
 type env struct {
-	t        *testing.T
-	db       *storage.DB
-	base     string
-	queue    *queue
-	tenant   storage.Tenant
-	muni     crier.Publisher
-	org      crier.Publisher
-	appKey   string
-	muniKey  string
-	orgKey   string
-	otherKey string // a second organisation's key
+	t      *testing.T
+	db     *storage.DB
+	base   string
+	queue  *queue
+	tenant storage.Tenant
+	muni   crier.Publisher
+	// Publishers are the organisations and the keys.
+	testenv.Publishers
 }
 
 // queue keeps the tasks the API enqueues, one per task id, as asynq does.
@@ -104,8 +101,7 @@ func newEnvReady(t *testing.T, ready map[string]api.Pinger) *env {
 	if e.muni, err = db.CreatePublisher(ctx, e.tenant.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality); err != nil {
 		t.Fatal(err)
 	}
-	p := testenv.NewPublishers(t, db, e.tenant.ID, e.muni)
-	e.org, e.appKey, e.muniKey, e.orgKey, e.otherKey = p.Org, p.AppKey, p.MuniKey, p.OrgKey, p.OtherKey
+	e.Publishers = testenv.NewPublishers(t, db, e.tenant.ID, e.muni)
 	return e
 }
 
@@ -119,17 +115,19 @@ func (e *env) on(t *testing.T) *env {
 // do sends a JSON request and decodes the JSON answer into out (if not nil).
 func (e *env) do(method, path, key string, body any, out any) int {
 	e.t.Helper()
-	status, err := apiclient.Client{Base: e.base, Key: key}.Do(context.Background(), method, path, body, out)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return status
+	return testenv.Do(e.t, e.base, method, path, key, body, out)
 }
 
 // send makes a request with a raw body and headers and returns the status,
 // the answer's headers and body.
 func (e *env) send(method, path string, header http.Header, body string) (int, http.Header, []byte, error) {
 	return apiclient.Client{Base: e.base}.Send(context.Background(), method, path, header, body)
+}
+
+// feed creates a feed of the tenant's publisher pub, or fails t.
+func (e *env) feed(t *testing.T, pub crier.Publisher, slug, name string, mandatory bool) crier.Feed {
+	t.Helper()
+	return testenv.Feed(t, e.db, e.tenant.ID, pub.ID, slug, name, mandatory)
 }
 
 var errDown = errors.New("down")

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -16,10 +15,7 @@ import (
 func TestGeometryReadAlikeOverHTTP(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t)
-	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "beredskap", "Beredskap", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "beredskap", "Beredskap", false)
 	polygon := func(crs string) string {
 		return `{"type":"Polygon","crs":{"type":"name","properties":{"name":"` + crs + `"}},` +
 			`"coordinates":[[[10.2,59.1],[10.3,59.1],[10.3,59.2],[10.2,59.2],[10.2,59.1]]]}`
@@ -44,7 +40,7 @@ func TestGeometryReadAlikeOverHTTP(t *testing.T) {
 		}, http.StatusAccepted, "area"},
 	}
 	for _, r := range requests {
-		h := http.Header{"Authorization": {"Bearer " + s.muniKey}, "Content-Type": {"application/json"}}
+		h := http.Header{"Authorization": {"Bearer " + s.MuniKey}, "Content-Type": {"application/json"}}
 		for _, crs := range []string{"urn:ogc:def:crs:EPSG:4326", "urn:ogc:def:crs:EPSG::4326", "EPSG:4326"} {
 			code, _, raw, err := s.send(r.method, r.path, h, r.body(polygon(crs)))
 			if err != nil {

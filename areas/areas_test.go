@@ -34,10 +34,7 @@ func TestImportNorwegianMunicipalities(t *testing.T) {
 	}
 	db := testenv.DB(t)
 	ctx := context.Background()
-	tn, err := db.CreateTenant(ctx, "norge", "Norge", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "norge", "Norge", "")
 	in, err := Import(ctx, db, tn.ID, raw, Options{SlugProperty: "kommunenummer", NameProperty: "kommunenavn"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,10 +67,7 @@ func TestImportRepairsOrRejects(t *testing.T) {
 	t.Parallel()
 	db := testenv.DB(t)
 	ctx := context.Background()
-	tn, err := db.CreateTenant(ctx, "t", "T", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "t", "T", "")
 	// A bow tie: self-intersecting, repaired into two triangles.
 	bowtie := `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Sløyfa"},
 		"geometry":{"type":"Polygon","coordinates":[[[10,59],[10.1,59.1],[10.1,59],[10,59.1],[10,59]]]}}]}`

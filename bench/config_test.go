@@ -2,12 +2,10 @@ package bench
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/crier-push/crier/internal/configtest"
 )
 
 // TestConfigValidate: a config a run cannot be made with is refused by Run
@@ -15,34 +13,20 @@ import (
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	ok := Config{AdminDatabaseURL: "postgres://nowhere.invalid/x", Binary: "/nowhere/crier", Municipalities: Municipalities}
-	tests := []struct {
-		name, field string
-		change      func(*Config)
-	}{
-		{"no database", "AdminDatabaseURL", func(c *Config) { c.AdminDatabaseURL = "" }},
-		{"no binary", "Binary", func(c *Config) { c.Binary = "" }},
-		{"no municipalities", "Municipalities", func(c *Config) { c.Municipalities = nil }},
-		{"negative devices", "Devices", func(c *Config) { c.Devices = -1 }},
-		{"no tenant", "Tenants", func(c *Config) { c.Tenants = -1 }},
-		{"too many tenants", "Tenants", func(c *Config) { c.Tenants = 11 }},
-		{"negative workers", "Workers", func(c *Config) { c.Workers = -2 }},
-		{"negative concurrency", "Concurrency", func(c *Config) { c.Concurrency = -200 }},
-		{"negative latency", "Latency", func(c *Config) { c.Latency = -time.Millisecond }},
-		{"negative alert", "AlertDevices", func(c *Config) { c.AlertDevices = -1 }},
-		{"too few for an alert", "Devices", func(c *Config) { c.Devices = 7 }},
-		{"negative ceiling tasks", "CeilingTasks", func(c *Config) { c.CeilingTasks = -1 }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := ok
-			tt.change(&cfg)
-			_, err := Run(context.Background(), cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.field) {
-				t.Errorf("Run: %v, want an error naming %s", err, tt.field)
-			}
-		})
-	}
+	configtest.Refuses(t, ok, func(cfg Config) error { _, err := Run(context.Background(), cfg); return err }, []configtest.Case[Config]{
+		{Name: "no database", Field: "AdminDatabaseURL", Change: func(c *Config) { c.AdminDatabaseURL = "" }},
+		{Name: "no binary", Field: "Binary", Change: func(c *Config) { c.Binary = "" }},
+		{Name: "no municipalities", Field: "Municipalities", Change: func(c *Config) { c.Municipalities = nil }},
+		{Name: "negative devices", Field: "Devices", Change: func(c *Config) { c.Devices = -1 }},
+		{Name: "no tenant", Field: "Tenants", Change: func(c *Config) { c.Tenants = -1 }},
+		{Name: "too many tenants", Field: "Tenants", Change: func(c *Config) { c.Tenants = 11 }},
+		{Name: "negative workers", Field: "Workers", Change: func(c *Config) { c.Workers = -2 }},
+		{Name: "negative concurrency", Field: "Concurrency", Change: func(c *Config) { c.Concurrency = -200 }},
+		{Name: "negative latency", Field: "Latency", Change: func(c *Config) { c.Latency = -time.Millisecond }},
+		{Name: "negative alert", Field: "AlertDevices", Change: func(c *Config) { c.AlertDevices = -1 }},
+		{Name: "too few for an alert", Field: "Devices", Change: func(c *Config) { c.Devices = 7 }},
+		{Name: "negative ceiling tasks", Field: "CeilingTasks", Change: func(c *Config) { c.CeilingTasks = -1 }},
+	})
 }
 
 // TestConfigDefaults: the zero fields get the named defaults; the alert and
@@ -50,9 +34,8 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		in   Config
-		want Config
+		name     string
+		in, want Config
 	}{
 		{"zero", Config{}, Config{Devices: DefaultDevices, Tenants: DefaultTenants, Workers: DefaultWorkers,
 			Concurrency: DefaultConcurrency, Latency: DefaultLatency, AlertDevices: DefaultAlertDevices,
@@ -67,13 +50,7 @@ func TestConfigDefaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := tt.in.WithDefaults()
-			if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(Config{}, "Progress", "Logger")); diff != "" {
-				t.Errorf("defaults (-want +got):\n%s", diff)
-			}
-			if got.Progress == nil || got.Logger == nil {
-				t.Errorf("defaults left Progress or Logger nil")
-			}
+			configtest.Defaults(t, tt.want, tt.in.WithDefaults(), "Progress", "Logger")
 		})
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/internal/apiclient"
+	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
 )
@@ -105,33 +106,21 @@ func (c Config) WithDefaults() Config {
 // validate refuses a config a run cannot be made with, naming the field,
 // before anything is started or seeded.
 func (c Config) validate() error {
-	switch {
-	case c.AdminDatabaseURL == "":
-		return errors.New("bench config: AdminDatabaseURL is required")
-	case c.Binary == "":
-		return errors.New("bench config: Binary is required")
-	case len(c.Municipalities) == 0:
-		return errors.New("bench config: Municipalities is required")
-	case c.Devices < 1:
-		return fmt.Errorf("bench config: Devices %d: must be positive", c.Devices)
-	case c.Tenants < 1 || c.Tenants > maxTenants:
-		return fmt.Errorf("bench config: Tenants %d: must be from 1 to %d", c.Tenants, maxTenants)
-	case c.Workers < 1:
-		return fmt.Errorf("bench config: Workers %d: must be positive", c.Workers)
-	case c.Concurrency < 1:
-		return fmt.Errorf("bench config: Concurrency %d: must be positive", c.Concurrency)
-	case c.Latency < 0:
-		return fmt.Errorf("bench config: Latency %s: must not be negative", c.Latency)
-	case c.AlertDevices < 0:
-		return fmt.Errorf("bench config: AlertDevices %d: must not be negative", c.AlertDevices)
-	case c.AlertDevices == 0:
+	return configcheck.First("bench config",
+		configcheck.Required("AdminDatabaseURL", c.AdminDatabaseURL),
+		configcheck.Required("Binary", c.Binary),
+		configcheck.Required("Municipalities", c.Municipalities),
+		configcheck.Positive("Devices", c.Devices),
+		configcheck.If(c.Tenants < 1 || c.Tenants > maxTenants, "Tenants %d: must be from 1 to %d", c.Tenants, maxTenants),
+		configcheck.Positive("Workers", c.Workers),
+		configcheck.Positive("Concurrency", c.Concurrency),
+		configcheck.NotNegative("Latency", c.Latency),
+		configcheck.NotNegative("AlertDevices", c.AlertDevices),
 		// Only the default can be zero: an eighth of too few.
-		return fmt.Errorf("bench config: Devices %d: too few for an alert (the first tenant has %d, under 8)",
-			c.Devices, c.tenantDevices(0))
-	case c.CeilingTasks < 0:
-		return fmt.Errorf("bench config: CeilingTasks %d: must not be negative", c.CeilingTasks)
-	}
-	return nil
+		configcheck.If(c.AlertDevices == 0, "Devices %d: too few for an alert (the first tenant has %d, under 8)",
+			c.Devices, c.tenantDevices(0)),
+		configcheck.NotNegative("CeilingTasks", c.CeilingTasks),
+	)
 }
 
 // tenantDevices is how many devices tenant i gets: a tenth for each after

@@ -13,10 +13,7 @@ func TestSeedDevices(t *testing.T) {
 	t.Parallel()
 	db := testenv.DB(t)
 	ctx := context.Background()
-	tn, err := db.CreateTenant(ctx, "vestfold", "Vestfold", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "vestfold", "Vestfold", "")
 	raw, err := os.ReadFile("../demo/vestfold-kommuner-2024.geojson")
 	if err != nil {
 		t.Fatal(err)

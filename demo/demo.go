@@ -14,13 +14,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
 	"github.com/crier-push/crier/internal/apiclient"
+	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
@@ -61,18 +61,12 @@ func (c Config) WithDefaults() Config {
 // validate refuses a config the demo cannot run with, naming the field,
 // before anything is started.
 func (c Config) validate() error {
-	switch {
-	case c.DatabaseURL == "":
-		return errors.New("demo config: DatabaseURL is required")
-	case c.RedisURL == "":
-		return errors.New("demo config: RedisURL is required")
-	case c.Devices < 1:
-		return fmt.Errorf("demo config: Devices %d: must be positive", c.Devices)
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("demo config: Addr %q: %w", c.Addr, err)
-	}
-	return nil
+	return configcheck.First("demo config",
+		configcheck.Required("DatabaseURL", c.DatabaseURL),
+		configcheck.Required("RedisURL", c.RedisURL),
+		configcheck.Positive("Devices", c.Devices),
+		configcheck.HostPort("Addr", c.Addr),
+	)
 }
 
 // Run sets the demo up, publishes a post, waits for it to be delivered,

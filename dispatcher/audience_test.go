@@ -25,18 +25,9 @@ func TestEveryMunicipalityCanBeTargeted(t *testing.T) {
 	}
 	db := testenv.DB(t)
 	ctx := context.Background()
-	tn, err := db.CreateTenant(ctx, "norge", "Norge", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := db.CreatePublisher(ctx, tn.ID, "staten", "Staten", crier.RoleMunicipality)
-	if err != nil {
-		t.Fatal(err)
-	}
-	feed, err := db.CreateFeed(ctx, tn.ID, pub.ID, "alle", "Alle", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "norge", "Norge", "")
+	pub := testenv.Publisher(t, db, tn.ID, "staten", "Staten", crier.RoleMunicipality)
+	feed := testenv.Feed(t, db, tn.ID, pub.ID, "alle", "Alle", true)
 	in, err := areas.Import(ctx, db, tn.ID, raw, areas.Options{SlugProperty: "kommunenummer", NameProperty: "kommunenavn"})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/configcheck"
+	"github.com/crier-push/crier/internal/derrors"
 	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
@@ -79,13 +81,10 @@ func (c Config) WithDefaults() Config {
 // validate refuses a config the dispatcher cannot run with, naming the
 // field.
 func (c Config) validate() error {
-	switch {
-	case c.PageSize < 1:
-		return fmt.Errorf("dispatcher config: PageSize %d: must be positive", c.PageSize)
-	case c.EnqueueWorkers < 1:
-		return fmt.Errorf("dispatcher config: EnqueueWorkers %d: must be positive", c.EnqueueWorkers)
-	}
-	return nil
+	return configcheck.First("dispatcher config",
+		configcheck.Positive("PageSize", c.PageSize),
+		configcheck.Positive("EnqueueWorkers", c.EnqueueWorkers),
+	)
 }
 
 // Dispatcher dispatches posts.
@@ -121,7 +120,7 @@ func (d *Dispatcher) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // enqueues a send for every pending delivery past the post's resume point.
 // Calling it again after an interruption carries on where it stopped.
 func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
-	defer wrap(&err, "dispatch post %d", postID)
+	defer derrors.Wrap(&err, "dispatch post %d", postID)
 	start := time.Now()
 	post, err := d.db.PostByID(ctx, postID)
 	if err != nil {
@@ -255,13 +254,4 @@ func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []
 		})
 	}
 	return g.Wait()
-}
-
-// wrap prefixes a function's error, if it returns one, with what the
-// function was doing: deferred, once for all its returns (golang/pkgsite's
-// derrors.Wrap). %w keeps errors.Is for asynq.SkipRetry and the rest.
-func wrap(errp *error, format string, args ...any) {
-	if *errp != nil {
-		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
-	}
 }

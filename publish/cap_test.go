@@ -224,17 +224,9 @@ func TestCreateCAPAlertFallbacksAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, err := db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := db.CreatePublisher(ctx, tn.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateFeed(ctx, tn.ID, pub.ID, "beredskap", "Beredskap", false); err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
+	pub := testenv.Publisher(t, db, tn.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality)
+	testenv.Feed(t, db, tn.ID, pub.ID, "beredskap", "Beredskap", false)
 	p := crier.Principal{TenantID: tn.ID, Kind: crier.KeyPublisher, Publisher: &pub}
 	posts := func() int {
 		t.Helper()

@@ -92,20 +92,11 @@ func newWorld(t *testing.T, r *rand.Rand, nDevices int) *world {
 
 	type ids struct{ feeds, areas map[string]int64 }
 	setup := func(slug string, swap int) (int64, ids) {
-		tn, err := db.CreateTenant(ctx, slug, slug, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := db.CreatePublisher(ctx, tn.ID, "kommune", "Kommune", crier.RoleMunicipality)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tn := testenv.Tenant(t, db, slug, slug, "")
+		pub := testenv.Publisher(t, db, tn.ID, "kommune", "Kommune", crier.RoleMunicipality)
 		got := ids{map[string]int64{}, map[string]int64{}}
 		for _, f := range feedSlugs {
-			feed, err := db.CreateFeed(ctx, tn.ID, pub.ID, f, f, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			feed := testenv.Feed(t, db, tn.ID, pub.ID, f, f, false)
 			got.feeds[f] = feed.ID
 		}
 		for i, a := range w.areas {

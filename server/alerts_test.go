@@ -119,9 +119,7 @@ func TestAlerts(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "beredskap", "Beredskap", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "beredskap", "Beredskap", false)
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	for i, d := range []struct {
 		id   string
@@ -139,19 +137,19 @@ func TestAlerts(t *testing.T) {
 			d.body["provider"], d.body["token"] = "fcm", emulator.FCMToken(ok, d.id)
 		}
 		d.body["places"] = []map[string]any{{"name": "home", "lat": d.home["lat"], "lon": d.home["lon"]}}
-		if code := s.do("PUT", "/v1/devices/"+d.id, s.appKey, d.body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/"+d.id, s.AppKey, d.body, nil); code != http.StatusCreated {
 			t.Fatalf("register %s: %d", d.id, code)
 		}
 	}
 	now := time.Now().Truncate(time.Second)
 	first := capAlert{Identifier: "sandefjord-flom-1", Sent: now, Expires: now.Add(6 * time.Hour)}
 
-	code, out := s.postAlert(s.muniKey, "?feed=beredskap", "application/cap+xml", first.xml())
+	code, out := s.postAlert(s.MuniKey, "?feed=beredskap", "application/cap+xml", first.xml())
 	if code != http.StatusAccepted {
 		t.Fatalf("CAP alert: %d %v", code, out)
 	}
 	id := int64(out["id"].(float64))
-	s.waitDone(s.muniKey, id)
+	s.waitDone(s.MuniKey, id)
 	if got, want := s.pushedTo(t, id), []string{"sandefjord-muted", "sandefjord-nothing-chosen", "tonsberg-nothing-chosen"}; !cmp.Equal(got, want) {
 		t.Errorf("the CAP alert reached %v, want %v (everyone located in its polygon and circle)", got, want)
 	}
@@ -161,7 +159,7 @@ func TestAlerts(t *testing.T) {
 		ExpiresAt               time.Time `json:"expires_at"`
 		State                   string
 	}
-	s.do("GET", "/v1/posts/"+strconv.FormatInt(id, 10), s.muniKey, nil, &post)
+	s.do("GET", "/v1/posts/"+strconv.FormatInt(id, 10), s.MuniKey, nil, &post)
 	if post.Class != "emergency" || post.Title != "Flom i sentrum" ||
 		post.Body != "Elva har gått over sine bredder.\n\nHold deg unna sentrum." ||
 		post.URL != "https://www.sandefjord.kommune.no/beredskap" || !post.ExpiresAt.Equal(first.Expires) ||
@@ -173,7 +171,7 @@ func TestAlerts(t *testing.T) {
 	}
 
 	// The feed delivers the same alert again.
-	if code, again := s.postAlert(s.muniKey, "?feed=beredskap", "application/cap+xml", first.xml()); code != http.StatusOK ||
+	if code, again := s.postAlert(s.MuniKey, "?feed=beredskap", "application/cap+xml", first.xml()); code != http.StatusOK ||
 		again["id"] != out["id"] || again["duplicate"] != true {
 		t.Errorf("the same alert again: %d %v, want 200 with post %v", code, again, out["id"])
 	}
@@ -181,44 +179,44 @@ func TestAlerts(t *testing.T) {
 	// An Update: a new post, and the first replaced.
 	update := capAlert{Identifier: "sandefjord-flom-2", MsgType: "Update", References: first.ref(), Sent: now.Add(time.Minute),
 		Expires: now.Add(6 * time.Hour)}
-	code, out2 := s.postAlert(s.muniKey, "?feed=beredskap", "text/xml; charset=utf-8", update.xml())
+	code, out2 := s.postAlert(s.MuniKey, "?feed=beredskap", "text/xml; charset=utf-8", update.xml())
 	if code != http.StatusAccepted || out2["id"] == out["id"] {
 		t.Fatalf("CAP update: %d %v", code, out2)
 	}
 	if replaced, _ := out2["replaced"].(map[string]any); replaced == nil || fmt.Sprint(replaced["cancelled_posts"]) != fmt.Sprintf("[%d]", id) {
 		t.Errorf("the update replaced %v, want post %d", out2["replaced"], id)
 	}
-	s.waitDone(s.muniKey, int64(out2["id"].(float64)))
+	s.waitDone(s.MuniKey, int64(out2["id"].(float64)))
 
 	// A Cancel stops what the alert has not sent: here a scheduled post
 	// that carries the CAP identity of an alert.
 	later := capAlert{Identifier: "sandefjord-flom-3", Sent: now.Add(2 * time.Minute)}
 	var scheduled struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Varsel",
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Varsel",
 		"class": "emergency", "external_id": "cap:" + later.ref(), "publish_at": now.Add(time.Hour).Format(time.RFC3339)},
 		&scheduled); code != http.StatusAccepted {
 		t.Fatalf("scheduled post: %d", code)
 	}
 	cancel := capAlert{Identifier: "sandefjord-flom-4", MsgType: "Cancel", Sent: now.Add(3 * time.Minute),
 		References: later.ref() + " " + capSender + ",never-sent," + now.Format(time.RFC3339), Expires: now.Add(time.Hour)}
-	code, res := s.postAlert(s.muniKey, "", "application/cap+xml", cancel.xml())
+	code, res := s.postAlert(s.MuniKey, "", "application/cap+xml", cancel.xml())
 	if code != http.StatusOK || fmt.Sprint(res["cancelled_posts"]) != fmt.Sprintf("[%d]", scheduled.ID) ||
 		fmt.Sprint(res["unknown_references"]) != "["+capSender+",never-sent,"+now.Format(time.RFC3339)+"]" {
 		t.Errorf("CAP cancel: %d %v", code, res)
 	}
-	s.do("GET", "/v1/posts/"+strconv.FormatInt(scheduled.ID, 10), s.muniKey, nil, &post)
+	s.do("GET", "/v1/posts/"+strconv.FormatInt(scheduled.ID, 10), s.MuniKey, nil, &post)
 	if post.State != "cancelled" {
 		t.Errorf("the cancelled alert's post is %s", post.State)
 	}
 
 	// A JSON alert: a circle around a home in Larvik.
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/alerts", s.muniKey, map[string]any{"feed": "beredskap", "title": "Gasslekkasje",
+	if code := s.do("POST", "/v1/alerts", s.MuniKey, map[string]any{"feed": "beredskap", "title": "Gasslekkasje",
 		"body": "Hold vinduene lukket.", "area": map[string]any{"lat": inLarvik["lat"], "lon": inLarvik["lon"], "radius_m": 300}},
 		&created); code != http.StatusAccepted {
 		t.Fatalf("JSON alert: %d", code)
 	}
-	s.waitDone(s.muniKey, created.ID)
+	s.waitDone(s.MuniKey, created.ID)
 	if got := s.pushedTo(t, created.ID); !cmp.Equal(got, []string{"larvik-follower"}) {
 		t.Errorf("the JSON alert reached %v, want the one device in its circle", got)
 	}
@@ -233,12 +231,12 @@ func TestAlerts(t *testing.T) {
 	fmt.Fprintf(&ring, "%.6f,%.6f", inSandefjord["lat"], inSandefjord["lon"]+0.02)
 	big := capAlert{Identifier: "sandefjord-flom-5", Sent: now.Add(4 * time.Minute), Expires: now.Add(time.Hour),
 		Area: "<area><areaDesc>Sentrum</areaDesc><polygon>" + ring.String() + "</polygon></area>"}
-	code, out = s.postAlert(s.muniKey, "?feed=beredskap", "application/cap+xml", big.xml())
+	code, out = s.postAlert(s.MuniKey, "?feed=beredskap", "application/cap+xml", big.xml())
 	if code != http.StatusAccepted || !strings.Contains(fmt.Sprint(out["warnings"]), "alert.info[1].area: 12001 positions") {
 		t.Fatalf("an alert of 12,001 positions: %d %v", code, out)
 	}
 	bigID := int64(out["id"].(float64))
-	s.waitDone(s.muniKey, bigID)
+	s.waitDone(s.MuniKey, bigID)
 	if got, want := s.pushedTo(t, bigID), []string{"sandefjord-muted", "sandefjord-nothing-chosen"}; !cmp.Equal(got, want) {
 		t.Errorf("the simplified alert reached %v, want %v", got, want)
 	}
@@ -253,30 +251,30 @@ func TestAlerts(t *testing.T) {
 		status                              int
 		field                               string
 	}{
-		{"an organisation", s.orgKey, "?feed=beredskap", "application/cap+xml", fresh.xml(), 403, ""},
-		{"a test alert", s.muniKey, "?feed=beredskap", "application/cap+xml",
+		{"an organisation", s.OrgKey, "?feed=beredskap", "application/cap+xml", fresh.xml(), 403, ""},
+		{"a test alert", s.MuniKey, "?feed=beredskap", "application/cap+xml",
 			capAlert{Identifier: "t", Status: "Test", Sent: now, Expires: now.Add(time.Hour)}.xml(), 400, "alert.status"},
-		{"an Ack", s.muniKey, "?feed=beredskap", "application/cap+xml",
+		{"an Ack", s.MuniKey, "?feed=beredskap", "application/cap+xml",
 			capAlert{Identifier: "a", MsgType: "Ack", Sent: now, Expires: now.Add(time.Hour)}.xml(), 400, "alert.msgType"},
-		{"a Cancel naming nothing", s.muniKey, "", "application/cap+xml",
+		{"a Cancel naming nothing", s.MuniKey, "", "application/cap+xml",
 			capAlert{Identifier: "c", MsgType: "Cancel", Sent: now, Expires: now.Add(time.Hour)}.xml(), 400, "alert.references"},
-		{"met.no's gale warning of 2021, expired", s.muniKey, "?feed=beredskap", "application/xml", string(metno), 400,
+		{"met.no's gale warning of 2021, expired", s.MuniKey, "?feed=beredskap", "application/xml", string(metno), 400,
 			"alert.info[0].expires"},
-		{"geocodes only", s.muniKey, "?feed=beredskap", "application/cap+xml", capAlert{Identifier: "g", Sent: now,
+		{"geocodes only", s.MuniKey, "?feed=beredskap", "application/cap+xml", capAlert{Identifier: "g", Sent: now,
 			Expires: now.Add(time.Hour), Area: `<area><areaDesc>Vestfold</areaDesc><geocode><valueName>kommunenummer</valueName>` +
 				`<value>3907</value></geocode></area>`}.xml(), 400, "alert.info[1].area"},
-		{"a circle of radius 0", s.muniKey, "?feed=beredskap", "application/cap+xml", capAlert{Identifier: "r", Sent: now,
+		{"a circle of radius 0", s.MuniKey, "?feed=beredskap", "application/cap+xml", capAlert{Identifier: "r", Sent: now,
 			Expires: now.Add(time.Hour), Area: `<area><areaDesc>Epicentre</areaDesc><circle>59.13,10.21 0</circle></area>`}.xml(),
 			400, "alert.info[1].area[0].circle[0]"},
-		{"a latitude out of range", s.muniKey, "?feed=beredskap", "application/cap+xml",
+		{"a latitude out of range", s.MuniKey, "?feed=beredskap", "application/cap+xml",
 			strings.Replace(fresh.xml(), "59.14,10.20", "95.14,10.20", 1), 400, "alert.info[1].area[0].polygon[0][1]"},
-		{"not XML", s.muniKey, "?feed=beredskap", "application/cap+xml", "{}", 400, "alert"},
-		{"no feed", s.muniKey, "", "application/cap+xml", fresh.xml(), 400, "feed"},
-		{"an unknown feed", s.muniKey, "?feed=nope", "application/cap+xml", fresh.xml(), 400, "feed"},
-		{"plain text", s.muniKey, "?feed=beredskap", "text/plain", fresh.xml(), 415, ""},
-		{"a JSON alert without an area", s.muniKey, "", "application/json",
+		{"not XML", s.MuniKey, "?feed=beredskap", "application/cap+xml", "{}", 400, "alert"},
+		{"no feed", s.MuniKey, "", "application/cap+xml", fresh.xml(), 400, "feed"},
+		{"an unknown feed", s.MuniKey, "?feed=nope", "application/cap+xml", fresh.xml(), 400, "feed"},
+		{"plain text", s.MuniKey, "?feed=beredskap", "text/plain", fresh.xml(), 415, ""},
+		{"a JSON alert without an area", s.MuniKey, "", "application/json",
 			`{"feed": "beredskap", "title": "Flom", "body": "Evakuer"}`, 400, "area"},
-		{"a JSON alert with a bad circle", s.muniKey, "", "application/json",
+		{"a JSON alert with a bad circle", s.MuniKey, "", "application/json",
 			`{"feed": "beredskap", "title": "Flom", "body": "Evakuer", "area": {"lat": 59.1, "lon": 10.2, "radius_m": 0}}`, 400,
 			"area.radius_m"},
 	} {
@@ -300,9 +298,7 @@ func TestAlerts(t *testing.T) {
 func TestAlertsFromRealFeeds(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	if _, err := s.db.CreateFeed(context.Background(), s.tenant.ID, s.muni.ID, "beredskap", "Beredskap", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "beredskap", "Beredskap", false)
 	future := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
 	expires := regexp.MustCompile(`<expires>[^<]*</expires>`)
 	// "sent" with the info block sent, "cancel", or the element refused.
@@ -332,7 +328,7 @@ func TestAlertsFromRealFeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw = expires.ReplaceAll(raw, []byte("<expires>"+future+"</expires>"))
-		code, out := s.postAlert(s.muniKey, "?feed=beredskap", "application/cap+xml", string(raw))
+		code, out := s.postAlert(s.MuniKey, "?feed=beredskap", "application/cap+xml", string(raw))
 		e, _ := out["error"].(map[string]any)
 		var got string
 		switch {
@@ -341,7 +337,7 @@ func TestAlertsFromRealFeeds(t *testing.T) {
 			// Macao's update names itself among its references: it must
 			// not cancel itself.
 			var st postStatus
-			s.do("GET", fmt.Sprintf("/v1/posts/%v", out["id"]), s.muniKey, nil, &st)
+			s.do("GET", fmt.Sprintf("/v1/posts/%v", out["id"]), s.MuniKey, nil, &st)
 			if st.State == "cancelled" {
 				got += " but cancelled"
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
@@ -28,10 +29,7 @@ func TestBrokenCredentialsPauseOneTenant(t *testing.T) {
 	ctx := context.Background()
 
 	// A second tenant with working credentials.
-	other, err := s.db.CreateTenant(ctx, "larvik", "Larvik kommune", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testenv.Tenant(t, s.db, "larvik", "Larvik kommune", "")
 	sa, err := s.emu.NewServiceAccount("larvik-app")
 	if err != nil {
 		t.Fatal(err)
@@ -47,10 +45,7 @@ func TestBrokenCredentialsPauseOneTenant(t *testing.T) {
 		Topic: "no.larvik.app", Host: s.emu.APNsHost(), RootCA: s.emu.CACertPEM()}); err != nil {
 		t.Fatal(err)
 	}
-	otherMuni, err := s.db.CreatePublisher(ctx, other.ID, "kommunen", "Larvik kommune", crier.RoleMunicipality)
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherMuni := testenv.Publisher(t, s.db, other.ID, "kommunen", "Larvik kommune", crier.RoleMunicipality)
 	otherKey, err := s.db.NewAPIKey(ctx, other.ID, &otherMuni.ID, "")
 	if err != nil {
 		t.Fatal(err)
@@ -86,20 +81,18 @@ func TestBrokenCredentialsPauseOneTenant(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		register(s.appKey, fmt.Sprintf("s-ios-%d", i), "apns", emulator.APNsToken(ok, uint64(100+i)))
-		register(s.appKey, fmt.Sprintf("s-android-%d", i), "fcm", emulator.FCMToken(ok, fmt.Sprintf("s%d", i)))
+		register(s.AppKey, fmt.Sprintf("s-ios-%d", i), "apns", emulator.APNsToken(ok, uint64(100+i)))
+		register(s.AppKey, fmt.Sprintf("s-android-%d", i), "fcm", emulator.FCMToken(ok, fmt.Sprintf("s%d", i)))
 		register(otherApp, fmt.Sprintf("l-ios-%d", i), "apns", emulator.APNsToken(ok, uint64(200+i)))
 	}
 	for _, tn := range []struct {
 		id  int64
 		pub int64
 	}{{s.tenant.ID, s.muni.ID}, {other.ID, otherMuni.ID}} {
-		if _, err := s.db.CreateFeed(ctx, tn.id, tn.pub, "viktig", "Viktig", true); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Feed(t, s.db, tn.id, tn.pub, "viktig", "Viktig", true)
 	}
 	var mine, theirs struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "viktig", "title": "t", "body": "b"}, &mine); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "viktig", "title": "t", "body": "b"}, &mine); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
 	if code := s.do("POST", "/v1/posts", otherKey, map[string]any{"feed": "viktig", "title": "t", "body": "b"}, &theirs); code != http.StatusAccepted {
@@ -111,12 +104,9 @@ func TestBrokenCredentialsPauseOneTenant(t *testing.T) {
 	if st := s.waitDone(otherKey, theirs.ID); st.Counts["sent"] != 3 {
 		t.Errorf("other tenant: %v, want 3 sent", st.Counts)
 	}
-	var st struct {
-		postStatus
-		Paused []struct{ Provider, Reason string }
-	}
+	var st postStatus
 	eventually(t, 20*time.Second, func() error {
-		s.do("GET", "/v1/posts/"+strconv.FormatInt(mine.ID, 10), s.muniKey, nil, &st)
+		s.do("GET", "/v1/posts/"+strconv.FormatInt(mine.ID, 10), s.MuniKey, nil, &st)
 		if st.Counts["sent"] != 3 || st.Counts["pending"] != 3 || len(st.Paused) != 1 ||
 			st.Paused[0].Provider != "apns" || st.Paused[0].Reason != "InvalidProviderToken" {
 			return fmt.Errorf("%w: %+v", errNotYet, st)
@@ -134,7 +124,7 @@ func TestBrokenCredentialsPauseOneTenant(t *testing.T) {
 	if err := s.db.SetAPNs(ctx, s.tenant.ID, fixed); err != nil {
 		t.Fatal(err)
 	}
-	done := s.waitDone(s.muniKey, mine.ID)
+	done := s.waitDone(s.MuniKey, mine.ID)
 	if done.Counts["sent"] != 6 {
 		t.Errorf("after the fix: %v, want 6 sent", done.Counts)
 	}

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -19,15 +18,11 @@ func TestCancelStopsSending(t *testing.T) {
 	t.Parallel()
 	// 20 ms a push and 20 at a time: about 1,000 pushes a second.
 	s := newStackOpts(t, server.Config{}, emulator.Config{Latency: 20 * time.Millisecond})
-	ctx := context.Background()
-	feed, err := s.db.CreateFeed(ctx, s.tenant.ID, s.org.ID, "fotball", "Fotball", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := s.feed(t, s.Org, "fotball", "Fotball", false)
 	const n = 4000
 	s.insertDevices("c", n, []int64{feed.ID})
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.orgKey, map[string]any{"feed": "fotball", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, map[string]any{"feed": "fotball", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
 	eventually(t, 30*time.Second, func() error {
@@ -41,7 +36,7 @@ func TestCancelStopsSending(t *testing.T) {
 		Cancelled int
 	}
 	deleted := time.Now()
-	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.orgKey, nil, &cancelled); code != http.StatusOK {
+	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.OrgKey, nil, &cancelled); code != http.StatusOK {
 		t.Fatalf("DELETE: %d", code)
 	}
 	if cancelled.State != "cancelled" || cancelled.Cancelled == 0 {
@@ -66,17 +61,17 @@ func TestCancelStopsSending(t *testing.T) {
 		t.Errorf("%d pushes arrived more than a second after the DELETE", late)
 	}
 	var st postStatus
-	s.do("GET", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.orgKey, nil, &st)
+	s.do("GET", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.OrgKey, nil, &st)
 	if st.State != "cancelled" || st.Counts["cancelled"] != cancelled.Cancelled || st.Counts["pending"] != 0 ||
 		st.Counts["sent"]+st.Counts["cancelled"] != n {
 		t.Errorf("after cancelling: %+v (DELETE said %d cancelled)", st, cancelled.Cancelled)
 	}
 	t.Logf("sent %d before the cancellation took hold, cancelled %d", st.Counts["sent"], st.Counts["cancelled"])
 	// Cancelling again cancels nothing; another organisation cannot.
-	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.otherKey, nil, nil); code != http.StatusNotFound {
+	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.OtherKey, nil, nil); code != http.StatusNotFound {
 		t.Errorf("another organisation's DELETE: %d, want 404", code)
 	}
-	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.orgKey, nil, &cancelled); code != http.StatusOK || cancelled.Cancelled != 0 {
+	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(created.ID, 10), s.OrgKey, nil, &cancelled); code != http.StatusOK || cancelled.Cancelled != 0 {
 		t.Errorf("second DELETE: %d %+v", code, cancelled)
 	}
 }

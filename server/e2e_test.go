@@ -12,16 +12,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/providers/emulator"
 )
 
-type postStatus struct {
-	ID       int64          `json:"id"`
-	State    string         `json:"state"`
-	Audience *int           `json:"audience"`
-	Counts   map[string]int `json:"counts"`
-	Pending  int            `json:"pending"`
-}
+// postStatus is what GET /v1/posts/{id} answers.
+type postStatus = apiclient.PostStatus
 
 // waitDone polls the post until it is done and returns its status.
 func (s *stack) waitDone(key string, id int64) postStatus {
@@ -48,12 +44,8 @@ func TestPostReachesFollowers(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.org.ID, "fotball", "Sandefjord Fotball", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "veiarbeid", "Veiarbeid", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.Org, "fotball", "Sandefjord Fotball", false)
+	s.feed(t, s.muni, "veiarbeid", "Veiarbeid", false)
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	devices := []struct {
 		id, provider, token string
@@ -68,7 +60,7 @@ func TestPostReachesFollowers(t *testing.T) {
 	}
 	for _, d := range devices {
 		body := map[string]any{"provider": d.provider, "token": d.token, "follows": d.follows, "locale": "nb"}
-		if code := s.do("PUT", "/v1/devices/"+d.id, s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/"+d.id, s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register %s: %d", d.id, code)
 		}
 	}
@@ -79,10 +71,10 @@ func TestPostReachesFollowers(t *testing.T) {
 	}
 	post := map[string]any{"feed": "fotball", "title": "Kampstart flyttet", "body": "Søndagens kamp starter 18:00.",
 		"url": "https://sandefjordfotball.no/kamp", "data": map[string]string{"match": "42"}}
-	if code := s.do("POST", "/v1/posts", s.orgKey, post, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, post, &created); code != http.StatusAccepted {
 		t.Fatalf("POST /v1/posts: %d", code)
 	}
-	st := s.waitDone(s.orgKey, created.ID)
+	st := s.waitDone(s.OrgKey, created.ID)
 
 	wantCounts := map[string]int{"pending": 0, "sent": 4, "failed": 0, "dead_token": 1, "deferred": 0,
 		"skipped": 0, "cancelled": 0, "expired": 0}
@@ -160,7 +152,7 @@ func TestPostReachesFollowers(t *testing.T) {
 		Active      bool   `json:"active"`
 		Deactivated string `json:"deactivated_reason"`
 	}
-	if code := s.do("GET", "/v1/devices/android-dead", s.appKey, nil, &dev); code != http.StatusOK {
+	if code := s.do("GET", "/v1/devices/android-dead", s.AppKey, nil, &dev); code != http.StatusOK {
 		t.Fatalf("GET device: %d", code)
 	}
 	if dev.Active || dev.Deactivated != "UNREGISTERED" {
@@ -178,10 +170,10 @@ func TestPostReachesFollowers(t *testing.T) {
 	// A second post to the same feed skips the deactivated device.
 	var second struct{ ID int64 }
 	post["title"] = "Ny kamp"
-	if code := s.do("POST", "/v1/posts", s.orgKey, post, &second); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, post, &second); code != http.StatusAccepted {
 		t.Fatalf("second post: %d", code)
 	}
-	if st := s.waitDone(s.orgKey, second.ID); st.Counts["sent"] != 4 || *st.Audience != 4 {
+	if st := s.waitDone(s.OrgKey, second.ID); st.Counts["sent"] != 4 || *st.Audience != 4 {
 		t.Errorf("second post: audience %v counts %v, want 4 sent", *st.Audience, st.Counts)
 	}
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -15,19 +14,15 @@ import (
 func TestEmergencyExactlyOnce(t *testing.T) {
 	t.Parallel()
 	s := newStackOpts(t, server.Config{}, emulator.Config{Latency: 5 * time.Millisecond})
-	ctx := context.Background()
-	feed, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "beredskap", "Beredskap", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := s.feed(t, s.muni, "beredskap", "Beredskap", false)
 	const n = 5000
 	tokens := s.insertDevices("e", n, []int64{feed.ID})
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer",
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer",
 		"class": "emergency"}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
-	st := s.waitDone(s.muniKey, created.ID)
+	st := s.waitDone(s.MuniKey, created.ID)
 	if st.Counts["sent"] != n {
 		t.Errorf("counts %v, want %d sent", st.Counts, n)
 	}

@@ -25,8 +25,8 @@ type postCreated struct {
 func TestAPIIdempotency(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	createFeed(t, s, s.org.ID, "fotball")
-	createFeed(t, s, s.muni.ID, "veiarbeid")
+	s.feed(t, s.Org, "fotball", "fotball", false)
+	s.feed(t, s.muni, "veiarbeid", "veiarbeid", false)
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	followers := map[string]string{ // installation id: token
 		"android-1": emulator.FCMToken(ok, "idem1"),
@@ -39,12 +39,12 @@ func TestAPIIdempotency(t *testing.T) {
 			provider = "apns"
 		}
 		body := map[string]any{"provider": provider, "token": token, "follows": []string{"fotball"}}
-		if code := s.do("PUT", "/v1/devices/"+inst, s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/"+inst, s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register %s: %d", inst, code)
 		}
 	}
 	bystander := emulator.FCMToken(ok, "idem9")
-	if code := s.do("PUT", "/v1/devices/android-9", s.appKey,
+	if code := s.do("PUT", "/v1/devices/android-9", s.AppKey,
 		map[string]any{"provider": "fcm", "token": bystander, "follows": []string{"veiarbeid"}}, nil); code != http.StatusCreated {
 		t.Fatalf("register android-9: %d", code)
 	}
@@ -72,16 +72,16 @@ func TestAPIIdempotency(t *testing.T) {
 
 	// One after the other.
 	var first, again postCreated
-	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &first); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, post("cms-1"), &first); code != http.StatusAccepted {
 		t.Fatalf("first POST: %d, want 202", code)
 	}
-	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &again); code != http.StatusOK {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, post("cms-1"), &again); code != http.StatusOK {
 		t.Fatalf("replayed POST: %d, want 200", code)
 	}
 	if first.Duplicate || !again.Duplicate || again.ID != first.ID || again.StatusURL != first.StatusURL {
 		t.Errorf("first %+v, replay %+v: want the same post, the replay a duplicate", first, again)
 	}
-	st := s.waitDone(s.orgKey, first.ID)
+	st := s.waitDone(s.OrgKey, first.ID)
 	if st.Counts["sent"] != len(followers) {
 		t.Errorf("counts %v, want %d sent", st.Counts, len(followers))
 	}
@@ -91,7 +91,7 @@ func TestAPIIdempotency(t *testing.T) {
 	// nothing more.
 	s.emu.Reset()
 	var late postCreated
-	if code := s.do("POST", "/v1/posts", s.orgKey, post("cms-1"), &late); code != http.StatusOK || late.ID != first.ID || !late.Duplicate {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, post("cms-1"), &late); code != http.StatusOK || late.ID != first.ID || !late.Duplicate {
 		t.Errorf("replay after done: %d %+v, want 200 and post %d as a duplicate", code, late, first.ID)
 	}
 
@@ -106,7 +106,7 @@ func TestAPIIdempotency(t *testing.T) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	body := `{"feed": "fotball", "title": "Kampen avlyst", "body": "Kampen er avlyst.", "external_id": "cms-2"}`
-	h := http.Header{"Authorization": {"Bearer " + s.orgKey}, "Content-Type": {"application/json"}}
+	h := http.Header{"Authorization": {"Bearer " + s.OrgKey}, "Content-Type": {"application/json"}}
 	for i := range n {
 		wg.Go(func() {
 			<-start
@@ -142,7 +142,7 @@ func TestAPIIdempotency(t *testing.T) {
 	if id == first.ID {
 		t.Fatalf("a new external id gave the old post %d", id)
 	}
-	st = s.waitDone(s.orgKey, id)
+	st = s.waitDone(s.OrgKey, id)
 	if st.Counts["sent"] != len(followers) || *st.Audience != len(followers) {
 		t.Errorf("audience %v, counts %v; want %d sent", *st.Audience, st.Counts, len(followers))
 	}
@@ -153,7 +153,7 @@ func TestAPIIdempotency(t *testing.T) {
 	var muni postCreated
 	m := post("cms-2")
 	m["feed"] = "veiarbeid"
-	if code := s.do("POST", "/v1/posts", s.muniKey, m, &muni); code != http.StatusAccepted || muni.ID == id || muni.Duplicate {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, m, &muni); code != http.StatusAccepted || muni.ID == id || muni.Duplicate {
 		t.Errorf("the municipality's cms-2: %d %+v, want 202 and a new post", code, muni)
 	}
 }

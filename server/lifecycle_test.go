@@ -20,11 +20,9 @@ import (
 func TestScheduledPost(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	if _, err := s.db.CreateFeed(context.Background(), s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", true); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "nyheter", "Nyheter", true)
 	tok := emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, "sched")
-	if code := s.do("PUT", "/v1/devices/sched", s.appKey, map[string]any{"provider": "fcm", "token": tok}, nil); code != http.StatusCreated {
+	if code := s.do("PUT", "/v1/devices/sched", s.AppKey, map[string]any{"provider": "fcm", "token": tok}, nil); code != http.StatusCreated {
 		t.Fatalf("register: %d", code)
 	}
 	at := time.Now().Add(3 * time.Second).Truncate(time.Second)
@@ -32,11 +30,11 @@ func TestScheduledPost(t *testing.T) {
 		ID    int64
 		State string
 	}
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b",
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b",
 		"publish_at": at.Format(time.RFC3339), "expires_at": at.Add(time.Hour).Format(time.RFC3339)}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
-	s.waitDone(s.muniKey, created.ID)
+	s.waitDone(s.MuniKey, created.ID)
 	recs := s.emu.RecordsFor(tok)
 	if len(recs) != 1 || recs[0].Time.Before(at) {
 		t.Fatalf("pushes %+v: want one, not before %s", recs, at)
@@ -51,24 +49,14 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx := context.Background()
 	dbURL, _ := testenv.DBURL(t)
 	rds := testenv.StartRedis(t)
-	emu, err := emulator.New(emulator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	emu := testenv.StartEmulator(t, emulator.Config{})
 	srv, err := server.New(ctx, server.Config{DatabaseURL: dbURL, RedisURL: rds.URL(), HTTPAddr: "127.0.0.1:0",
 		Concurrency: 10, ShutdownTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := srv.DB()
-	tn, err := db.CreateTenant(ctx, "t", "T", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "t", "T", "")
 	sa, _ := emu.NewServiceAccount("p")
 	if err := db.SetFCM(ctx, tn.ID, "p", sa, emu.FCMEndpoint()); err != nil {
 		t.Fatal(err)

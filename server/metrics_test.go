@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,23 +15,21 @@ import (
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	if _, err := s.db.CreateFeed(context.Background(), s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", true); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "nyheter", "Nyheter", true)
 	for i, tok := range []string{
 		emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, "m1"),
 		emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, "m2"),
 		emulator.FCMToken(emulator.Behaviour{Kind: emulator.Unregistered}, "m3"),
 	} {
-		if code := s.do("PUT", fmt.Sprintf("/v1/devices/m%d", i), s.appKey, map[string]any{"provider": "fcm", "token": tok}, nil); code != http.StatusCreated {
+		if code := s.do("PUT", fmt.Sprintf("/v1/devices/m%d", i), s.AppKey, map[string]any{"provider": "fcm", "token": tok}, nil); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
 	}
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
-	s.waitDone(s.muniKey, created.ID)
+	s.waitDone(s.MuniKey, created.ID)
 	resp, err := http.Get(s.base + "/metrics")
 	if err != nil {
 		t.Fatal(err)

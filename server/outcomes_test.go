@@ -17,9 +17,7 @@ func TestOutcomesByProviderAnswer(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "nyheter", "Nyheter", false)
 	type want struct {
 		State  string
 		Reason string
@@ -42,15 +40,15 @@ func TestOutcomesByProviderAnswer(t *testing.T) {
 	}
 	for _, c := range cases {
 		body := map[string]any{"provider": c.provider, "token": c.token, "follows": []string{"nyheter"}}
-		if code := s.do("PUT", "/v1/devices/"+c.id, s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/"+c.id, s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register %s: %d", c.id, code)
 		}
 	}
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
-	s.waitDone(s.muniKey, created.ID)
+	s.waitDone(s.MuniKey, created.ID)
 
 	got := map[string]want{}
 	rows, err := s.db.Pool.Query(ctx, `SELECT d.installation_id, dl.state, dl.reason, d.active
@@ -80,10 +78,7 @@ func TestOutcomesByProviderAnswer(t *testing.T) {
 func TestTransientFailuresAreRetried(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "nyheter", "Nyheter", false)
 	// Flaky tokens fail a fifth of their pushes with 503: they must all end
 	// sent. (Rarer failures keep the backoff, and so the test, short.)
 	for i, tok := range []string{
@@ -99,15 +94,15 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 			prov = "apns"
 		}
 		body := map[string]any{"provider": prov, "token": tok, "follows": []string{"nyheter"}}
-		if code := s.do("PUT", "/v1/devices/flaky-"+string(rune('a'+i)), s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/flaky-"+string(rune('a'+i)), s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
 	}
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
-	st := s.waitDone(s.muniKey, created.ID)
+	st := s.waitDone(s.MuniKey, created.ID)
 	if st.Counts["sent"] != 3 {
 		t.Errorf("counts %v: want all 3 sent", st.Counts)
 	}

@@ -27,20 +27,14 @@ func TestEmergencyOvertakesBacklog(t *testing.T) {
 	const concurrency = 20
 	s := newStackOpts(t, server.Config{Concurrency: concurrency}, emulator.Config{Latency: 5 * time.Millisecond})
 	ctx := context.Background()
-	club, err := s.db.CreateFeed(ctx, s.tenant.ID, s.org.ID, "fotball", "Fotball", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "beredskap", "Beredskap", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	club := s.feed(t, s.Org, "fotball", "Fotball", false)
+	alerts := s.feed(t, s.muni, "beredskap", "Beredskap", false)
 	const backlog, alerted = 200_000, 400
 	s.insertDevices("fan", backlog, []int64{club.ID})
 	alertTokens := s.insertDevices("alert", alerted, []int64{alerts.ID})
 
 	var community, emergency struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.orgKey, map[string]any{"feed": "fotball", "title": "Kamp", "body": "b"}, &community); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.OrgKey, map[string]any{"feed": "fotball", "title": "Kamp", "body": "b"}, &community); code != http.StatusAccepted {
 		t.Fatalf("community post: %d", code)
 	}
 	// Wait until the backlog is really there: 200,000 community sends enqueued.
@@ -62,10 +56,10 @@ func TestEmergencyOvertakesBacklog(t *testing.T) {
 		t.Fatalf("only %d community sends pending: not a backlog", q.Pending)
 	}
 
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer", "class": "emergency"}, &emergency); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Evakuer", "class": "emergency"}, &emergency); code != http.StatusAccepted {
 		t.Fatalf("emergency post: %d", code)
 	}
-	s.waitDone(s.muniKey, emergency.ID)
+	s.waitDone(s.MuniKey, emergency.ID)
 	var enqueued time.Time
 	if err := s.db.Pool.QueryRow(ctx, `SELECT dispatched_at FROM posts WHERE id = $1`, emergency.ID).Scan(&enqueued); err != nil {
 		t.Fatal(err)
@@ -104,7 +98,7 @@ func TestEmergencyOvertakesBacklog(t *testing.T) {
 		t.Errorf("community pushes during the alert: %d in flight (at most %d may be), %d taken after it (none may be)", inFlight, concurrency, taken)
 	}
 	// Stop the backlog.
-	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(community.ID, 10), s.orgKey, nil, nil); code != http.StatusOK {
+	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(community.ID, 10), s.OrgKey, nil, nil); code != http.StatusOK {
 		t.Errorf("cancel the backlog: %d", code)
 	}
 }

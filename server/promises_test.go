@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,28 +34,10 @@ import (
 	"github.com/crier-push/crier/tasks"
 )
 
-// postView is what GET /v1/posts/{id} shows, as far as these tests read it.
-type postView struct {
-	State        string         `json:"state"`
-	Audience     *int           `json:"audience"`
-	Counts       map[string]int `json:"counts"`
-	Pending      int            `json:"pending"`
-	PublishAt    time.Time      `json:"publish_at"`
-	SnapshotAt   *time.Time     `json:"snapshot_at"`
-	DispatchedAt *time.Time     `json:"dispatched_at"`
-	FirstSentAt  *time.Time     `json:"first_sent_at"`
-	LastSentAt   *time.Time     `json:"last_sent_at"`
-	SendRate     float64        `json:"send_rate"`
-	Paused       []struct {
-		Provider string `json:"provider"`
-		Reason   string `json:"reason"`
-	} `json:"paused"`
-}
-
 // getPost reads a post through the API.
-func (s *stack) getPost(key string, id int64) postView {
+func (s *stack) getPost(key string, id int64) postStatus {
 	s.t.Helper()
-	var v postView
+	var v postStatus
 	if code := s.do("GET", "/v1/posts/"+strconv.FormatInt(id, 10), key, nil, &v); code != http.StatusOK {
 		s.t.Fatalf("GET post %d: %d", id, code)
 	}
@@ -78,7 +59,7 @@ func (s *stack) post(key string, body map[string]any) int64 {
 // register registers a device through the API.
 func (s *stack) register(id string, body map[string]any) {
 	s.t.Helper()
-	if code := s.do("PUT", "/v1/devices/"+id, s.appKey, body, nil); code != http.StatusCreated {
+	if code := s.do("PUT", "/v1/devices/"+id, s.AppKey, body, nil); code != http.StatusCreated {
 		s.t.Fatalf("register %s: %d", id, code)
 	}
 }
@@ -131,7 +112,7 @@ func quietStack(t *testing.T) (s *stack, clock *testClock, end time.Time, sleepe
 	s = newStackWith(t, server.Config{Now: clock.Now})
 	end = time.Now().Truncate(time.Minute).Add(15 * time.Minute)
 	clock.Set(end.Add(-10 * time.Minute))
-	createFeed(t, s, s.muni.ID, "nyheter")
+	s.feed(t, s.muni, "nyheter", "nyheter", false)
 	oslo, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +131,7 @@ func quietStack(t *testing.T) (s *stack, clock *testClock, end time.Time, sleepe
 func (s *stack) waitDeferred(insp *asynq.Inspector, postID, sleeperID int64) {
 	s.t.Helper()
 	eventually(s.t, 30*time.Second, func() error {
-		st := s.getPost(s.muniKey, postID)
+		st := s.getPost(s.MuniKey, postID)
 		if st.State != "sending" || st.Counts["sent"] != 1 || st.Counts["deferred"] != 1 {
 			return fmt.Errorf("%w: %s %v", errNotYet, st.State, st.Counts)
 		}
@@ -160,6 +141,23 @@ func (s *stack) waitDeferred(insp *asynq.Inspector, postID, sleeperID int64) {
 		}
 		if info.State != asynq.TaskStateScheduled {
 			return fmt.Errorf("%w: sleeper's send is %s", errNotYet, info.State)
+		}
+		return nil
+	})
+}
+
+// runDeferred has asynq run the sleeper's deferred send now, instead of
+// when its quiet hours end. The delivery may have its outcome already;
+// what matters is what the worker does with the send: it waits until the
+// worker has taken and finished it.
+func (s *stack) runDeferred(insp *asynq.Inspector, postID, sleeperID int64) {
+	s.t.Helper()
+	if err := insp.RunTask(tasks.QueueOfficial, tasks.SendID(postID, sleeperID)); err != nil {
+		s.t.Fatalf("run the deferred send: %v", err)
+	}
+	eventually(s.t, 20*time.Second, func() error {
+		if _, err := insp.GetTaskInfo(tasks.QueueOfficial, tasks.SendID(postID, sleeperID)); !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("the deferred send is still queued (%v)", err)
 		}
 		return nil
 	})
@@ -179,24 +177,14 @@ func TestExpiresBeforeDeferredSend(t *testing.T) {
 	insp := asynq.NewInspector(s.redisOpt)
 	defer insp.Close()
 	expires := end.Add(-5 * time.Minute)
-	id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": "Loppemarked", "body": "I dag til kl. 15.",
+	id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": "Loppemarked", "body": "I dag til kl. 15.",
 		"expires_at": expires.Format(time.RFC3339)})
 	sleeperID := s.deviceID("sleeper")
 	s.waitDeferred(insp, id, sleeperID)
 
 	clock.Set(end.Add(time.Second))
-	if err := insp.RunTask(tasks.QueueOfficial, tasks.SendID(id, sleeperID)); err != nil {
-		t.Fatalf("run the deferred send: %v", err)
-	}
-	// The delivery is skipped already; what matters is what the worker does
-	// with the send: wait until it has taken and finished it.
-	eventually(t, 20*time.Second, func() error {
-		if _, err := insp.GetTaskInfo(tasks.QueueOfficial, tasks.SendID(id, sleeperID)); !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("the deferred send is still queued (%v)", err)
-		}
-		return nil
-	})
-	st := s.waitDone(s.muniKey, id)
+	s.runDeferred(insp, id, sleeperID)
+	st := s.waitDone(s.MuniKey, id)
 	want := map[string]int{"pending": 0, "sent": 1, "failed": 0, "dead_token": 0, "deferred": 0,
 		"skipped": 0, "cancelled": 0, "expired": 1}
 	if diff := cmp.Diff(want, st.Counts); diff != "" {
@@ -221,26 +209,16 @@ func TestDeviceDeletedBeforeSendIsSkipped(t *testing.T) {
 	s, clock, end, sleeper, _ := quietStack(t)
 	insp := asynq.NewInspector(s.redisOpt)
 	defer insp.Close()
-	id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": "Loppemarked", "body": "I dag til kl. 15."})
+	id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": "Loppemarked", "body": "I dag til kl. 15."})
 	sleeperID := s.deviceID("sleeper")
 	s.waitDeferred(insp, id, sleeperID)
 
-	if code := s.do("DELETE", "/v1/devices/sleeper", s.appKey, nil, nil); code != http.StatusNoContent {
+	if code := s.do("DELETE", "/v1/devices/sleeper", s.AppKey, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("DELETE the sleeper: %d", code)
 	}
 	clock.Set(end.Add(time.Second))
-	if err := insp.RunTask(tasks.QueueOfficial, tasks.SendID(id, sleeperID)); err != nil {
-		t.Fatalf("run the deferred send: %v", err)
-	}
-	// The delivery is skipped already; what matters is what the worker does
-	// with the send: wait until it has taken and finished it.
-	eventually(t, 20*time.Second, func() error {
-		if _, err := insp.GetTaskInfo(tasks.QueueOfficial, tasks.SendID(id, sleeperID)); !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("the deferred send is still queued (%v)", err)
-		}
-		return nil
-	})
-	st := s.waitDone(s.muniKey, id)
+	s.runDeferred(insp, id, sleeperID)
+	st := s.waitDone(s.MuniKey, id)
 	if st.Counts["sent"] != 1 || st.Counts["skipped"] != 1 {
 		t.Errorf("counts %v, want 1 sent and 1 skipped", st.Counts)
 	}
@@ -258,15 +236,8 @@ func TestDeviceDeletedBeforeSendIsSkipped(t *testing.T) {
 func TestSegmentNarrowedByTarget(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	vestfold, err := os.ReadFile("../demo/vestfold-kommuner-2024.geojson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, _, b, err := s.send("PUT", "/v1/areas?slug_property=kommunenavn&name_property=kommunenavn",
-		http.Header{"Authorization": {"Bearer " + s.muniKey}}, string(vestfold)); err != nil || code != http.StatusOK {
-		t.Fatalf("areas: %d %s %v", code, b, err)
-	}
-	createFeed(t, s, s.muni.ID, "nyheter")
+	s.importVestfold(t)
+	s.feed(t, s.muni, "nyheter", "nyheter", false)
 	sandefjord := map[string]any{"name": "home", "lat": 59.1312, "lon": 10.2167}
 	larvik := map[string]any{"name": "home", "lat": 59.0530, "lon": 10.0270}
 	ok := emulator.Behaviour{Kind: emulator.Accept}
@@ -304,27 +275,14 @@ func TestSegmentNarrowedByTarget(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := s.on(t)
 			var pv struct{ Total int }
-			if code := s.do("POST", "/v1/audience/preview", s.muniKey, map[string]any{"feed": "nyheter",
+			if code := s.do("POST", "/v1/audience/preview", s.MuniKey, map[string]any{"feed": "nyheter",
 				"segment": c.segment, "target": c.target}, &pv); code != http.StatusOK || pv.Total != len(c.want) {
 				t.Errorf("preview: %d %+v, want %d", code, pv, len(c.want))
 			}
-			id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": c.name, "body": "b",
+			id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": c.name, "body": "b",
 				"segment": c.segment, "target": c.target})
-			s.waitDone(s.muniKey, id)
-			rows, err := s.db.Pool.Query(context.Background(), `SELECT d.installation_id FROM deliveries dl
-				JOIN devices d ON d.id = dl.device_id WHERE dl.post_id = $1 AND dl.state = 'sent' ORDER BY 1`, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for rows.Next() {
-				var inst string
-				if err := rows.Scan(&inst); err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, inst)
-			}
-			if diff := cmp.Diff(c.want, got); diff != "" {
+			s.waitDone(s.MuniKey, id)
+			if diff := cmp.Diff(c.want, s.pushedTo(t, id)); diff != "" {
 				t.Errorf("reached (-want +got):\n%s", diff)
 			}
 		})
@@ -337,24 +295,24 @@ func TestSegmentNarrowedByTarget(t *testing.T) {
 func TestCancelDeliveredPostConflicts(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	createFeed(t, s, s.org.ID, "fotball")
+	s.feed(t, s.Org, "fotball", "fotball", false)
 	s.register("ok", map[string]any{"provider": "fcm", "token": emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, "ok"),
 		"follows": []string{"fotball"}})
 	s.register("dead", map[string]any{"provider": "fcm", "token": emulator.FCMToken(emulator.Behaviour{Kind: emulator.Unregistered}, "dead"),
 		"follows": []string{"fotball"}})
-	id := s.post(s.orgKey, map[string]any{"feed": "fotball", "title": "Kamp", "body": "b"})
-	before := s.waitDone(s.orgKey, id)
+	id := s.post(s.OrgKey, map[string]any{"feed": "fotball", "title": "Kamp", "body": "b"})
+	before := s.waitDone(s.OrgKey, id)
 	if before.Counts["sent"] != 1 || before.Counts["dead_token"] != 1 {
 		t.Fatalf("counts %v, want 1 sent and 1 dead_token", before.Counts)
 	}
 	var e struct {
 		Error struct{ Code, Message string }
 	}
-	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(id, 10), s.orgKey, nil, &e); code != http.StatusConflict ||
+	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(id, 10), s.OrgKey, nil, &e); code != http.StatusConflict ||
 		e.Error.Code != "already_delivered" || e.Error.Message == "" {
 		t.Errorf("DELETE of a delivered post: %d %+v, want 409 already_delivered", code, e)
 	}
-	after := s.getPost(s.orgKey, id)
+	after := s.getPost(s.OrgKey, id)
 	if after.State != "done" || !cmp.Equal(before.Counts, after.Counts) {
 		t.Errorf("after the refused DELETE: %s %v, want done %v", after.State, after.Counts, before.Counts)
 	}
@@ -367,7 +325,7 @@ func TestCancelDeliveredPostConflicts(t *testing.T) {
 func TestPostStatesAndSendRate(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	createFeed(t, s, s.muni.ID, "nyheter")
+	s.feed(t, s.muni, "nyheter", "nyheter", false)
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	const n = 4
 	for i := range n - 1 {
@@ -383,13 +341,13 @@ func TestPostStatesAndSendRate(t *testing.T) {
 	// stays sending for as long as the test looks.
 	s.emu.Throttle(time.Hour, time.Second)
 	at := time.Now().Add(3 * time.Second).Truncate(time.Second)
-	id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b", "publish_at": at.Format(time.RFC3339)})
+	id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b", "publish_at": at.Format(time.RFC3339)})
 
 	order := map[string]int{"accepted": 0, "dispatching": 1, "sending": 2, "done": 3}
 	var seen []string
 	last := -1
-	look := func() postView {
-		st := s.getPost(s.muniKey, id)
+	look := func() postStatus {
+		st := s.getPost(s.MuniKey, id)
 		answered := time.Now()
 		k, known := order[st.State]
 		switch {
@@ -413,7 +371,7 @@ func TestPostStatesAndSendRate(t *testing.T) {
 		return nil
 	})
 	s.emu.Throttle(0, 0)
-	var st postView
+	var st postStatus
 	eventually(t, 30*time.Second, func() error {
 		if st = look(); st.State != "done" {
 			return fmt.Errorf("%w: %s %v", errNotYet, st.State, st.Counts)
@@ -447,10 +405,10 @@ func TestPostStatesAndSendRate(t *testing.T) {
 func (s *stack) retriedToTheEnd() ([]emulator.Record, delivery, map[int]time.Duration) {
 	t := s.t
 	t.Helper()
-	createFeed(t, s, s.muni.ID, "nyheter")
+	s.feed(t, s.muni, "nyheter", "nyheter", false)
 	tok := emulator.FCMToken(emulator.Behaviour{Kind: emulator.InternalError}, "cap")
 	s.register("broken", map[string]any{"provider": "fcm", "token": tok, "follows": []string{"nyheter"}})
-	id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"})
+	id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"})
 	dev := s.deviceID("broken")
 	insp := asynq.NewInspector(s.redisOpt)
 	defer insp.Close()
@@ -487,7 +445,7 @@ func (s *stack) retriedToTheEnd() ([]emulator.Record, delivery, map[int]time.Dur
 		}
 		return errNotYet
 	})
-	if st := s.waitDone(s.muniKey, id); st.Counts["failed"] != 1 {
+	if st := s.waitDone(s.MuniKey, id); st.Counts["failed"] != 1 {
 		t.Errorf("counts %v, want the delivery failed", st.Counts)
 	}
 	t.Logf("retries scheduled after: %v", delays)
@@ -541,7 +499,7 @@ func TestServerErrorsTriedTwelveTimes(t *testing.T) {
 func TestRetryAfterHonoured(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	createFeed(t, s, s.muni.ID, "nyheter")
+	s.feed(t, s.muni, "nyheter", "nyheter", false)
 	const retryAfter = 2 * time.Second
 	var tokens []string
 	for i := range 3 {
@@ -549,7 +507,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		tokens = append(tokens, tok)
 		s.register(fmt.Sprint("busy-", i), map[string]any{"provider": "apns", "token": tok, "follows": []string{"nyheter"}})
 	}
-	id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"})
+	id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"})
 	// Three tries of each: two waits each.
 	eventually(t, 30*time.Second, func() error {
 		for _, tok := range tokens {
@@ -559,7 +517,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		}
 		return nil
 	})
-	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(id, 10), s.muniKey, nil, nil); code != http.StatusOK {
+	if code := s.do("DELETE", "/v1/posts/"+strconv.FormatInt(id, 10), s.MuniKey, nil, nil); code != http.StatusOK {
 		t.Errorf("cancel: %d", code)
 	}
 	for _, tok := range tokens {
@@ -585,7 +543,7 @@ func TestInvalidMessageFailsWithoutRetry(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
-	feed := createFeed(t, s, s.muni.ID, "nyheter")
+	feed := s.feed(t, s.muni, "nyheter", "nyheter", false)
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	fcmTok, apnsTok := emulator.FCMToken(ok, "big"), emulator.APNsToken(ok, 77)
 	s.register("android", map[string]any{"provider": "fcm", "token": fcmTok, "follows": []string{"nyheter"}})
@@ -604,12 +562,12 @@ func TestInvalidMessageFailsWithoutRetry(t *testing.T) {
 	if _, err := client.Enqueue(task); err != nil {
 		t.Fatal(err)
 	}
-	var st postView
+	var st postStatus
 	eventually(t, 20*time.Second, func() error {
 		if recs := s.emu.RecordsFor(fcmTok); len(recs) > 1 {
 			t.Fatalf("FCM tried again after refusing the message: %d pushes", len(recs))
 		}
-		if st = s.getPost(s.muniKey, p.ID); st.State != "done" {
+		if st = s.getPost(s.MuniKey, p.ID); st.State != "done" {
 			return fmt.Errorf("%w: %s %v", errNotYet, st.State, st.Counts)
 		}
 		return nil
@@ -705,7 +663,7 @@ func TestBrokenFCMCredentialsPause(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	createFeed(t, s, s.muni.ID, "nyheter")
+	s.feed(t, s.muni, "nyheter", "nyheter", false)
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	for i := range 3 {
 		s.register(fmt.Sprint("android-", i), map[string]any{"provider": "fcm", "token": emulator.FCMToken(ok, fmt.Sprint("fa", i)),
@@ -713,9 +671,9 @@ func TestBrokenFCMCredentialsPause(t *testing.T) {
 		s.register(fmt.Sprint("ios-", i), map[string]any{"provider": "apns", "token": emulator.APNsToken(ok, uint64(300+i)),
 			"follows": []string{"nyheter"}})
 	}
-	id := s.post(s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"})
+	id := s.post(s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"})
 	eventually(t, 20*time.Second, func() error {
-		st := s.getPost(s.muniKey, id)
+		st := s.getPost(s.MuniKey, id)
 		if st.Counts["sent"] != 3 || st.Counts["pending"] != 3 || len(st.Paused) != 1 ||
 			st.Paused[0].Provider != "fcm" || st.Paused[0].Reason != "invalid_grant" {
 			return fmt.Errorf("%w: %+v", errNotYet, st)
@@ -733,14 +691,14 @@ func TestBrokenFCMCredentialsPause(t *testing.T) {
 	if err := s.db.SetFCM(ctx, s.tenant.ID, "sandefjord-app", good, s.emu.FCMEndpoint()); err != nil {
 		t.Fatal(err)
 	}
-	done := s.waitDone(s.muniKey, id)
+	done := s.waitDone(s.MuniKey, id)
 	if done.Counts["sent"] != 6 {
 		t.Errorf("after the fix: %v, want 6 sent", done.Counts)
 	}
 	if errs, err := s.db.AuthErrors(ctx, s.tenant.ID); err != nil || len(errs) != 0 {
 		t.Errorf("auth errors after the fix: %v %v", errs, err)
 	}
-	if st := s.getPost(s.muniKey, id); len(st.Paused) != 0 {
+	if st := s.getPost(s.MuniKey, id); len(st.Paused) != 0 {
 		t.Errorf("done post still lists paused providers: %+v", st.Paused)
 	}
 	accepted := 0

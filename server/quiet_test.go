@@ -26,9 +26,7 @@ func TestQuietHoursDefer(t *testing.T) {
 	offset := end.Add(-3 * time.Second).Sub(real)
 	shift.Store(int64(offset))
 	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "nyheter", "Nyheter", false)
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {
 		t.Fatal(err)
@@ -46,12 +44,12 @@ func TestQuietHoursDefer(t *testing.T) {
 		if d.quiet != nil {
 			body["quiet_hours"] = d.quiet
 		}
-		if code := s.do("PUT", "/v1/devices/"+d.id, s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/"+d.id, s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register %s: %d", d.id, code)
 		}
 	}
 	var created struct{ ID int64 }
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "nyheter", "title": "t", "body": "b"}, &created); code != http.StatusAccepted {
 		t.Fatalf("post: %d", code)
 	}
 	// The sleeper's delivery is deferred to the end of its window.
@@ -63,7 +61,7 @@ func TestQuietHoursDefer(t *testing.T) {
 	if !notBefore.Equal(end) {
 		t.Errorf("deferred until %s, want the end of the quiet window %s", notBefore, end)
 	}
-	st := s.waitDone(s.muniKey, created.ID)
+	st := s.waitDone(s.MuniKey, created.ID)
 	if st.Counts["sent"] != 3 {
 		t.Fatalf("counts %v: want 3 sent", st.Counts)
 	}
@@ -82,18 +80,16 @@ func TestQuietHoursDefer(t *testing.T) {
 	}
 
 	// An emergency ignores quiet hours.
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "varsel", "Varsel", true); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.muni, "varsel", "Varsel", true)
 	// Back inside the sleeper's window: move its window to cover server time.
 	quiet2 := map[string]any{"quiet_hours": map[string]string{"start": localEnd.Format("15:04"), "end": localEnd.Add(time.Hour).Format("15:04")}}
-	if code := s.do("PUT", "/v1/devices/sleeper", s.appKey, quiet2, nil); code != http.StatusOK {
+	if code := s.do("PUT", "/v1/devices/sleeper", s.AppKey, quiet2, nil); code != http.StatusOK {
 		t.Fatalf("update sleeper: %d", code)
 	}
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "varsel", "title": "Flom", "body": "Evakuer", "class": "emergency"}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "varsel", "title": "Flom", "body": "Evakuer", "class": "emergency"}, &created); code != http.StatusAccepted {
 		t.Fatalf("emergency: %d", code)
 	}
-	if st := s.waitDone(s.muniKey, created.ID); st.Counts["sent"] != 3 || st.Counts["deferred"] != 0 {
+	if st := s.waitDone(s.MuniKey, created.ID); st.Counts["sent"] != 3 || st.Counts["deferred"] != 0 {
 		t.Errorf("emergency counts %v: want 3 sent, none deferred", st.Counts)
 	}
 }

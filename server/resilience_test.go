@@ -37,10 +37,7 @@ func TestRetriesUnderFailures(t *testing.T) {
 
 	s := newStack(t)
 	ctx := context.Background()
-	feed, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := s.feed(t, s.muni, "nyheter", "Nyheter", false)
 	// Two thirds Android, one third iOS, all flaky; registered in one
 	// statement, since the API is not what is under test.
 	flaky := emulator.Behaviour{Kind: emulator.Flaky, Arg: flakyPct}
@@ -75,7 +72,7 @@ func TestRetriesUnderFailures(t *testing.T) {
 
 	var created struct{ ID int64 }
 	start := time.Now()
-	if code := s.do("POST", "/v1/posts", s.muniKey, map[string]any{"feed": "nyheter", "title": "Vannbrudd", "body": "Stengt vann i Storgata."}, &created); code != http.StatusAccepted {
+	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "nyheter", "title": "Vannbrudd", "body": "Stengt vann i Storgata."}, &created); code != http.StatusAccepted {
 		t.Fatalf("POST /v1/posts: %d", code)
 	}
 	for _, share := range burstsAt {
@@ -89,7 +86,7 @@ func TestRetriesUnderFailures(t *testing.T) {
 			time.Since(start).Seconds(), burst, retryAfter, accepted(), devices)
 		s.emu.Throttle(burst, retryAfter)
 	}
-	st, done := s.pollDone(s.muniKey, created.ID, 60*time.Second)
+	st, done := s.pollDone(s.MuniKey, created.ID, 60*time.Second)
 	if !done {
 		s.logPending(created.ID, start)
 		t.Fatalf("post not done within 60s: state %s, counts %v", st.State, st.Counts)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/dispatcher"
+	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/publish"
 	"github.com/crier-push/crier/storage"
@@ -108,23 +109,17 @@ func (c Config) WithDefaults() Config {
 
 // validate refuses a config that cannot run, naming the field.
 func (c Config) validate() error {
-	switch {
-	case c.DatabaseURL == "":
-		return errors.New("server config: DatabaseURL is required")
-	case c.RedisURL == "":
-		return errors.New("server config: RedisURL is required")
-	case c.Concurrency < 1:
-		return fmt.Errorf("server config: Concurrency %d: must be at least 1", c.Concurrency)
-	case c.QueueServers < 1:
-		return fmt.Errorf("server config: QueueServers %d: must be at least 1", c.QueueServers)
-	case c.Dispatches < 1:
-		return fmt.Errorf("server config: Dispatches %d: must be at least 1", c.Dispatches)
-	case c.ShutdownTimeout < 0:
-		return fmt.Errorf("server config: ShutdownTimeout %s: must not be negative", c.ShutdownTimeout)
-	case c.AuthPause < 0:
-		return fmt.Errorf("server config: AuthPause %s: must not be negative", c.AuthPause)
-	case c.CredentialsCheck < 0:
-		return fmt.Errorf("server config: CredentialsCheck %s: must not be negative", c.CredentialsCheck)
+	if err := configcheck.First("server config",
+		configcheck.Required("DatabaseURL", c.DatabaseURL),
+		configcheck.Required("RedisURL", c.RedisURL),
+		configcheck.AtLeast("Concurrency", c.Concurrency, 1),
+		configcheck.AtLeast("QueueServers", c.QueueServers, 1),
+		configcheck.AtLeast("Dispatches", c.Dispatches, 1),
+		configcheck.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
+		configcheck.NotNegative("AuthPause", c.AuthPause),
+		configcheck.NotNegative("CredentialsCheck", c.CredentialsCheck),
+	); err != nil {
+		return err
 	}
 	for _, name := range c.Groups {
 		if !slices.ContainsFunc(tasks.Groups(), func(g tasks.Group) bool { return g.Name == name }) {

@@ -23,17 +23,14 @@ import (
 // emulator, one tenant with a municipality, an organisation and keys, and a
 // running server.
 type stack struct {
-	t        *testing.T
-	db       *storage.DB
-	emu      *emulator.Emulator
-	base     string
-	tenant   storage.Tenant
-	muni     crier.Publisher
-	org      crier.Publisher
-	appKey   string
-	muniKey  string
-	orgKey   string
-	otherKey string // a second organisation's key
+	t      *testing.T
+	db     *storage.DB
+	emu    *emulator.Emulator
+	base   string
+	tenant storage.Tenant
+	muni   crier.Publisher
+	// Publishers are the organisations and the keys.
+	testenv.Publishers
 	redisOpt asynq.RedisClientOpt
 }
 
@@ -55,14 +52,7 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 	dbURL, _ := testenv.DBURL(t)
 	rds := testenv.StartRedis(t)
 
-	emu, err := emulator.New(emuCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	emu := testenv.StartEmulator(t, emuCfg)
 
 	cfg.DatabaseURL, cfg.RedisURL, cfg.HTTPAddr = dbURL, rds.URL(), "127.0.0.1:0"
 	cfg.Concurrency, cfg.ShutdownTimeout = 20, 5*time.Second
@@ -91,19 +81,14 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr(), redisOpt: rds.AsynqOpt()}
 	db := s.db
 	s.tenant, s.muni = testenv.EmulatorTenant(t, db, emu)
-	p := testenv.NewPublishers(t, db, s.tenant.ID, s.muni)
-	s.org, s.appKey, s.muniKey, s.orgKey, s.otherKey = p.Org, p.AppKey, p.MuniKey, p.OrgKey, p.OtherKey
+	s.Publishers = testenv.NewPublishers(t, db, s.tenant.ID, s.muni)
 	return s
 }
 
 // do sends a JSON request and decodes the JSON answer into out (if not nil).
 func (s *stack) do(method, path, key string, body any, out any) int {
 	s.t.Helper()
-	status, err := apiclient.Client{Base: s.base, Key: key}.Do(context.Background(), method, path, body, out)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return status
+	return testenv.Do(s.t, s.base, method, path, key, body, out)
 }
 
 // send makes a request with a raw body and headers and returns the status,
@@ -115,17 +100,7 @@ func (s *stack) send(method, path string, header http.Header, body string) (int,
 // eventually polls f until it returns nil or the deadline passes.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, 20*time.Millisecond, f)
 }
 
 var errNotYet = errors.New("not yet")
@@ -200,14 +175,10 @@ func deref[T any](p *T) any {
 	return *p
 }
 
-// createFeed creates a feed or fails the test.
-func createFeed(t *testing.T, s *stack, publisherID int64, slug string) crier.Feed {
+// feed creates a feed of the tenant's publisher pub, or fails t.
+func (s *stack) feed(t *testing.T, pub crier.Publisher, slug, name string, mandatory bool) crier.Feed {
 	t.Helper()
-	f, err := s.db.CreateFeed(context.Background(), s.tenant.ID, publisherID, slug, slug, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return testenv.Feed(t, s.db, s.tenant.ID, pub.ID, slug, name, mandatory)
 }
 
 // on returns the stack reporting to t, for use in subtests: s.do must fail

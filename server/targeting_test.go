@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 )
 
@@ -40,6 +41,20 @@ func (s *stack) pushedTo(t *testing.T, postID int64) []string {
 	return out
 }
 
+// importVestfold imports the Vestfold municipalities through the API as
+// the tenant's areas, slugged by their names.
+func (s *stack) importVestfold(t *testing.T) {
+	t.Helper()
+	vestfold, err := os.ReadFile("../demo/vestfold-kommuner-2024.geojson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, b, err := s.send("PUT", "/v1/areas?slug_property=kommunenavn&name_property=kommunenavn",
+		http.Header{"Authorization": {"Bearer " + s.MuniKey}}, string(vestfold)); err != nil || code != http.StatusOK {
+		t.Fatalf("areas: %d %s %v", code, b, err)
+	}
+}
+
 func (s *stack) publish(t *testing.T, key string, body map[string]any) int64 {
 	t.Helper()
 	var created struct{ ID int64 }
@@ -60,22 +75,13 @@ func TestTargeting(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
-	vestfold, err := os.ReadFile("../demo/vestfold-kommuner-2024.geojson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, _, b, err := s.send("PUT", "/v1/areas?slug_property=kommunenavn&name_property=kommunenavn",
-		http.Header{"Authorization": {"Bearer " + s.muniKey}}, string(vestfold)); err != nil || code != http.StatusOK {
-		t.Fatalf("areas: %d %s %v", code, b, err)
-	}
+	s.importVestfold(t)
 	for _, f := range []struct {
 		pub       crier.Publisher
 		slug      string
 		mandatory bool
-	}{{s.org, "fotball", false}, {s.muni, "viktig", true}, {s.muni, "nyheter", false}} {
-		if _, err := s.db.CreateFeed(ctx, s.tenant.ID, f.pub.ID, f.slug, f.slug, f.mandatory); err != nil {
-			t.Fatal(err)
-		}
+	}{{s.Org, "fotball", false}, {s.muni, "viktig", true}, {s.muni, "nyheter", false}} {
+		s.feed(t, f.pub, f.slug, f.slug, f.mandatory)
 	}
 	ok := emulator.Behaviour{Kind: emulator.Accept}
 	devices := []struct {
@@ -100,15 +106,12 @@ func TestTargeting(t *testing.T) {
 			d.body["token"] = emulator.APNsToken(ok, uint64(i+1))
 		}
 		d.body["places"] = []map[string]any{{"name": "home", "lat": d.home["lat"], "lon": d.home["lon"]}}
-		if code := s.do("PUT", "/v1/devices/"+d.id, s.appKey, d.body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/"+d.id, s.AppKey, d.body, nil); code != http.StatusCreated {
 			t.Fatalf("register %s: %d", d.id, code)
 		}
 	}
 	// Another tenant's device, which nothing here may reach.
-	other, err := s.db.CreateTenant(ctx, "larvik", "Larvik kommune", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testenv.Tenant(t, s.db, "larvik", "Larvik kommune", "")
 	otherApp, err := s.db.NewAPIKey(ctx, other.ID, nil, "")
 	if err != nil {
 		t.Fatal(err)
@@ -139,29 +142,29 @@ func TestTargeting(t *testing.T) {
 		post map[string]any
 		want []string
 	}{
-		{"followers, less the muted", s.orgKey, map[string]any{"feed": "fotball"},
+		{"followers, less the muted", s.OrgKey, map[string]any{"feed": "fotball"},
 			[]string{"larvik-fan", "larvik-fan-subscribed-sandefjord", "sandefjord-fan", "tonsberg-fan"}},
-		{"one area: who lives or subscribes there", s.orgKey, map[string]any{"feed": "fotball", "target": []string{"sandefjord"}},
+		{"one area: who lives or subscribes there", s.OrgKey, map[string]any{"feed": "fotball", "target": []string{"sandefjord"}},
 			[]string{"larvik-fan-subscribed-sandefjord", "sandefjord-fan"}},
-		{"followers or interested", s.orgKey, map[string]any{"feed": "fotball", "tags": []string{"handball"}, "target": []string{"sandefjord"}},
+		{"followers or interested", s.OrgKey, map[string]any{"feed": "fotball", "tags": []string{"handball"}, "target": []string{"sandefjord"}},
 			[]string{"larvik-fan-subscribed-sandefjord", "sandefjord-fan", "sandefjord-handball"}},
-		{"mandatory: the whole tenant, less mutes", s.muniKey, map[string]any{"feed": "viktig"}, without("sandefjord-muted")},
+		{"mandatory: the whole tenant, less mutes", s.MuniKey, map[string]any{"feed": "viktig"}, without("sandefjord-muted")},
 		// A subscribed area that meets the circle counts as being there.
-		{"mandatory within 3 km of Sandefjord centre", s.muniKey, map[string]any{"feed": "viktig",
+		{"mandatory within 3 km of Sandefjord centre", s.MuniKey, map[string]any{"feed": "viktig",
 			"target": map[string]any{"lat": 59.1312, "lon": 10.2167, "radius_m": 3000}},
 			[]string{"larvik-fan-subscribed-sandefjord", "sandefjord-fan", "sandefjord-handball"}},
-		{"mandatory in a polygon around Larvik centre", s.muniKey, map[string]any{"feed": "viktig",
+		{"mandatory in a polygon around Larvik centre", s.MuniKey, map[string]any{"feed": "viktig",
 			"target": map[string]any{"type": "Polygon", "coordinates": [][][]float64{{{10.0, 59.03}, {10.06, 59.03}, {10.06, 59.07}, {10.0, 59.07}, {10.0, 59.03}}}}},
 			[]string{"larvik-fan", "larvik-fan-subscribed-sandefjord", "larvik-nobody"}},
-		{"emergency ignores mutes", s.muniKey, map[string]any{"feed": "viktig", "class": "emergency", "target": []string{"sandefjord"}},
+		{"emergency ignores mutes", s.MuniKey, map[string]any{"feed": "viktig", "class": "emergency", "target": []string{"sandefjord"}},
 			[]string{"larvik-fan-subscribed-sandefjord", "sandefjord-fan", "sandefjord-handball", "sandefjord-muted"}},
-		{"a segment: iOS in Larvik", s.muniKey, map[string]any{"feed": "nyheter",
+		{"a segment: iOS in Larvik", s.MuniKey, map[string]any{"feed": "nyheter",
 			"segment": map[string]any{"and": []any{map[string]any{"platform": "ios"}, map[string]any{"area": "larvik"}}}},
 			[]string{"larvik-fan-subscribed-sandefjord", "larvik-nobody"}},
-		{"a segment: test devices", s.muniKey, map[string]any{"feed": "nyheter",
+		{"a segment: test devices", s.MuniKey, map[string]any{"feed": "nyheter",
 			"segment": map[string]any{"device": []string{"tonsberg-fan", "larvik-nobody"}}},
 			[]string{"larvik-nobody", "tonsberg-fan"}},
-		{"an organisation's segment on its own feed, not in Larvik", s.orgKey, map[string]any{"feed": "fotball",
+		{"an organisation's segment on its own feed, not in Larvik", s.OrgKey, map[string]any{"feed": "fotball",
 			"segment": map[string]any{"and": []any{map[string]any{"feed": "fotball"}, map[string]any{"not": map[string]any{"area": "larvik"}}}}},
 			[]string{"sandefjord-fan", "tonsberg-fan"}},
 	}
@@ -169,7 +172,7 @@ func TestTargeting(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// The preview counts what the post will reach (the municipality
 			// sees exact numbers).
-			if c.key == s.muniKey {
+			if c.key == s.MuniKey {
 				var pv struct{ Total, Android, IOS int }
 				preview := map[string]any{}
 				for _, k := range []string{"feed", "tags", "class", "target", "segment"} {
@@ -202,28 +205,23 @@ func TestTargeting(t *testing.T) {
 func TestTargetingErrorsAndPreviewRounding(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	ctx := context.Background()
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.org.ID, "fotball", "Fotball", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.CreateFeed(ctx, s.tenant.ID, s.muni.ID, "nyheter", "Nyheter", false); err != nil {
-		t.Fatal(err)
-	}
+	s.feed(t, s.Org, "fotball", "Fotball", false)
+	s.feed(t, s.muni, "nyheter", "Nyheter", false)
 	for i := 0; i < 12; i++ {
 		body := map[string]any{"provider": "fcm", "token": emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, string(rune('a'+i))),
 			"follows": []string{"fotball"}}
 		if i < 3 {
 			body["interests"] = []string{"korps"}
 		}
-		if code := s.do("PUT", "/v1/devices/d"+string(rune('a'+i)), s.appKey, body, nil); code != http.StatusCreated {
+		if code := s.do("PUT", "/v1/devices/d"+string(rune('a'+i)), s.AppKey, body, nil); code != http.StatusCreated {
 			t.Fatalf("register: %d", code)
 		}
 	}
 	var pv map[string]any
-	if code := s.do("POST", "/v1/audience/preview", s.orgKey, map[string]any{"feed": "fotball"}, &pv); code != http.StatusOK || pv["total"] != float64(12) {
+	if code := s.do("POST", "/v1/audience/preview", s.OrgKey, map[string]any{"feed": "fotball"}, &pv); code != http.StatusOK || pv["total"] != float64(12) {
 		t.Errorf("organisation preview of 12: %d %v", code, pv)
 	}
-	if code := s.do("POST", "/v1/audience/preview", s.orgKey, map[string]any{"feed": "fotball",
+	if code := s.do("POST", "/v1/audience/preview", s.OrgKey, map[string]any{"feed": "fotball",
 		"segment": map[string]any{"and": []any{map[string]any{"feed": "fotball"}, map[string]any{"interest": "korps"}}}}, &pv); code != http.StatusOK || pv["total"] != "<10" || pv["ios"] != "<10" {
 		t.Errorf("organisation preview of 3: %d %v, want <10", code, pv)
 	}
@@ -237,13 +235,13 @@ func TestTargetingErrorsAndPreviewRounding(t *testing.T) {
 		status int
 		field  string
 	}{
-		{"unknown area", s.orgKey, map[string]any{"target": []string{"atlantis"}}, 400, "target"},
-		{"radius out of range", s.orgKey, map[string]any{"target": map[string]any{"lat": 59.1, "lon": 10.2, "radius_m": 0}}, 400, "target.radius_m"},
-		{"organisation uses all", s.orgKey, map[string]any{"segment": map[string]any{"all": true}}, 400, "segment.all"},
-		{"organisation uses device", s.orgKey, map[string]any{"segment": map[string]any{"or": []any{map[string]any{"feed": "fotball"}, map[string]any{"device": []string{"x"}}}}}, 400, "segment.or[1].device"},
-		{"organisation targets another's followers", s.orgKey, map[string]any{"segment": map[string]any{"feed": "nyheter"}}, 400, "segment.feed"},
-		{"unknown feed in a segment", s.muniKey, map[string]any{"feed": "nyheter", "segment": map[string]any{"feed": "nope"}}, 400, "segment"},
-		{"bad segment node", s.muniKey, map[string]any{"feed": "nyheter", "segment": map[string]any{"and": []any{map[string]any{"platform": "android"}, map[string]any{"near": map[string]any{"lat": 59, "lon": 10, "radius_m": 200000}}}}}, 400, "segment.and[1].near.radius_m"},
+		{"unknown area", s.OrgKey, map[string]any{"target": []string{"atlantis"}}, 400, "target"},
+		{"radius out of range", s.OrgKey, map[string]any{"target": map[string]any{"lat": 59.1, "lon": 10.2, "radius_m": 0}}, 400, "target.radius_m"},
+		{"organisation uses all", s.OrgKey, map[string]any{"segment": map[string]any{"all": true}}, 400, "segment.all"},
+		{"organisation uses device", s.OrgKey, map[string]any{"segment": map[string]any{"or": []any{map[string]any{"feed": "fotball"}, map[string]any{"device": []string{"x"}}}}}, 400, "segment.or[1].device"},
+		{"organisation targets another's followers", s.OrgKey, map[string]any{"segment": map[string]any{"feed": "nyheter"}}, 400, "segment.feed"},
+		{"unknown feed in a segment", s.MuniKey, map[string]any{"feed": "nyheter", "segment": map[string]any{"feed": "nope"}}, 400, "segment"},
+		{"bad segment node", s.MuniKey, map[string]any{"feed": "nyheter", "segment": map[string]any{"and": []any{map[string]any{"platform": "android"}, map[string]any{"near": map[string]any{"lat": 59, "lon": 10, "radius_m": 200000}}}}}, 400, "segment.and[1].near.radius_m"},
 	}
 	for _, c := range bad {
 		body := map[string]any{"feed": "fotball", "title": "t", "body": "b"}

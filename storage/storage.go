@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crier-push/crier/internal/configcheck"
 )
 
 var (
@@ -46,10 +48,7 @@ const DefaultMaxConns = 20
 
 // validate refuses a config no pool can be made with, naming the field.
 func (c Config) validate() error {
-	if c.MaxConns < 0 {
-		return fmt.Errorf("storage config: MaxConns %d: must not be negative", c.MaxConns)
-	}
-	return nil
+	return configcheck.First("storage config", configcheck.NotNegative("MaxConns", c.MaxConns))
 }
 
 // Open connects to PostgreSQL and checks that it answers.

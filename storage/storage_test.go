@@ -3,9 +3,9 @@ package storage_test
 import (
 	"context"
 	"net/url"
-	"strings"
 	"testing"
 
+	"github.com/crier-push/crier/internal/configtest"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/storage"
 )
@@ -14,10 +14,10 @@ import (
 // anything is connected, naming the field.
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	_, err := storage.Open(context.Background(), storage.Config{URL: "postgres://nowhere.invalid/x", MaxConns: -1})
-	if err == nil || !strings.Contains(err.Error(), "MaxConns") {
-		t.Errorf("Open: %v, want an error naming MaxConns", err)
-	}
+	use := func(c storage.Config) error { _, err := storage.Open(context.Background(), c); return err }
+	configtest.Refuses(t, storage.Config{URL: "postgres://nowhere.invalid/x"}, use, []configtest.Case[storage.Config]{
+		{Field: "MaxConns", Change: func(c *storage.Config) { c.MaxConns = -1 }},
+	})
 }
 
 // TestMaxConns: MaxConns sizes the pool when set; when it is zero, the

@@ -1,53 +1,30 @@
 package worker
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/crier-push/crier/internal/configtest"
 )
 
 // TestConfigValidate: a config the worker cannot run with is refused by
-// New, naming the field.
+// New, naming the field; the refusal comes before the dependencies are used.
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		field  string
-		change func(*Config)
-	}{
-		{"PostCacheTTL", func(c *Config) { c.PostCacheTTL = -time.Second }},
-		{"MaxRateWait", func(c *Config) { c.MaxRateWait = -time.Second }},
-		{"AuthPause", func(c *Config) { c.AuthPause = -time.Second }},
-		{"SendTimeout", func(c *Config) { c.SendTimeout = -time.Second }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.field, func(t *testing.T) {
-			t.Parallel()
-			var cfg Config
-			tt.change(&cfg)
-			// The config is refused before the dependencies are used.
-			_, err := New(nil, nil, nil, nil, cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.field) {
-				t.Errorf("New: %v, want an error naming %s", err, tt.field)
-			}
-		})
-	}
+	configtest.Refuses(t, Config{}, func(c Config) error { _, err := New(nil, nil, nil, nil, c); return err }, []configtest.Case[Config]{
+		{Field: "PostCacheTTL", Change: func(c *Config) { c.PostCacheTTL = -time.Second }},
+		{Field: "MaxRateWait", Change: func(c *Config) { c.MaxRateWait = -time.Second }},
+		{Field: "AuthPause", Change: func(c *Config) { c.AuthPause = -time.Second }},
+		{Field: "SendTimeout", Change: func(c *Config) { c.SendTimeout = -time.Second }},
+	})
 }
 
 // TestConfigDefaults: the zero config gets the named defaults, and passes.
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	got := Config{}.WithDefaults()
-	want := Config{PostCacheTTL: DefaultPostCacheTTL, MaxRateWait: DefaultMaxRateWait,
-		AuthPause: DefaultAuthPause, SendTimeout: DefaultSendTimeout}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Logger", "Now", "Observer")); diff != "" {
-		t.Errorf("defaults (-want +got):\n%s", diff)
-	}
-	if got.Logger == nil || got.Now == nil || got.Observer == nil {
-		t.Errorf("defaults left Logger, Now or Observer nil: %+v", got)
-	}
+	configtest.Defaults(t, Config{PostCacheTTL: DefaultPostCacheTTL, MaxRateWait: DefaultMaxRateWait,
+		AuthPause: DefaultAuthPause, SendTimeout: DefaultSendTimeout}, got, "Logger", "Now", "Observer")
 	if err := got.validate(); err != nil {
 		t.Errorf("validate of the defaults: %v", err)
 	}
@@ -58,14 +35,9 @@ func TestConfigDefaults(t *testing.T) {
 // no lingering).
 func TestRecorderConfig(t *testing.T) {
 	t.Parallel()
-	got := RecorderConfig{}.WithDefaults()
-	want := RecorderConfig{MaxBatch: DefaultMaxBatch, Linger: DefaultLinger}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(RecorderConfig{}, "Logger")); diff != "" {
-		t.Errorf("defaults (-want +got):\n%s", diff)
-	}
-	if _, err := NewRecorder(nil, RecorderConfig{MaxBatch: -1}); err == nil || !strings.Contains(err.Error(), "MaxBatch") {
-		t.Errorf("NewRecorder(MaxBatch -1): %v, want an error naming MaxBatch", err)
-	}
+	configtest.Defaults(t, RecorderConfig{MaxBatch: DefaultMaxBatch, Linger: DefaultLinger}, RecorderConfig{}.WithDefaults(), "Logger")
+	configtest.Refuses(t, RecorderConfig{}, func(c RecorderConfig) error { _, err := NewRecorder(nil, c); return err },
+		[]configtest.Case[RecorderConfig]{{Field: "MaxBatch", Change: func(c *RecorderConfig) { c.MaxBatch = -1 }}})
 	rec, err := NewRecorder(nil, RecorderConfig{Linger: -time.Second})
 	if err != nil {
 		t.Fatalf("NewRecorder(Linger -1s): %v", err)

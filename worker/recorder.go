@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/storage"
 )
 
@@ -83,10 +84,7 @@ func (c RecorderConfig) WithDefaults() RecorderConfig {
 // validate refuses a config the recorder cannot run with, naming the
 // field. A negative Linger is allowed: it means no lingering.
 func (c RecorderConfig) validate() error {
-	if c.MaxBatch < 1 {
-		return fmt.Errorf("worker recorder config: MaxBatch %d: must be positive", c.MaxBatch)
-	}
-	return nil
+	return configcheck.First("worker recorder config", configcheck.Positive("MaxBatch", c.MaxBatch))
 }
 
 // NewRecorder makes a Recorder; run it with Run.

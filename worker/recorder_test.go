@@ -20,18 +20,9 @@ func recorderFixture(t *testing.T, n int) (*storage.DB, int64, int64) {
 	t.Helper()
 	db := testenv.DB(t)
 	ctx := context.Background()
-	tn, err := db.CreateTenant(ctx, "vestfold", "Vestfold", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := db.CreatePublisher(ctx, tn.ID, "kommune", "Kommunen", crier.RoleMunicipality)
-	if err != nil {
-		t.Fatal(err)
-	}
-	feed, err := db.CreateFeed(ctx, tn.ID, pub.ID, "viktig", "Viktig", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testenv.Tenant(t, db, "vestfold", "Vestfold", "")
+	pub := testenv.Publisher(t, db, tn.ID, "kommune", "Kommunen", crier.RoleMunicipality)
+	feed := testenv.Feed(t, db, tn.ID, pub.ID, "viktig", "Viktig", true)
 	post, _, err := db.CreatePost(ctx, storage.Post{TenantID: tn.ID, FeedID: feed.ID, PublisherID: pub.ID,
 		Title: "Kokevarsel", Body: "Kok vannet.", Class: "official", PublishAt: time.Now()})
 	if err != nil {

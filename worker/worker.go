@@ -16,6 +16,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/configcheck"
+	"github.com/crier-push/crier/internal/derrors"
 	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/storage"
@@ -98,20 +100,12 @@ func (c Config) WithDefaults() Config {
 
 // validate refuses a config the worker cannot run with, naming the field.
 func (c Config) validate() error {
-	for _, d := range []struct {
-		field string
-		d     time.Duration
-	}{
-		{"PostCacheTTL", c.PostCacheTTL},
-		{"MaxRateWait", c.MaxRateWait},
-		{"AuthPause", c.AuthPause},
-		{"SendTimeout", c.SendTimeout},
-	} {
-		if d.d < 0 {
-			return fmt.Errorf("worker config: %s %s: must not be negative", d.field, d.d)
-		}
-	}
-	return nil
+	return configcheck.First("worker config",
+		configcheck.NotNegative("PostCacheTTL", c.PostCacheTTL),
+		configcheck.NotNegative("MaxRateWait", c.MaxRateWait),
+		configcheck.NotNegative("AuthPause", c.AuthPause),
+		configcheck.NotNegative("SendTimeout", c.SendTimeout),
+	)
 }
 
 // Worker handles push:send tasks.
@@ -170,7 +164,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // send makes a task's push. It returns the outcome to record (nil: none)
 // and the error for asynq once that is recorded.
 func (w *Worker) send(ctx context.Context, s tasks.Send) (_ *storage.Outcome, err error) {
-	defer wrap(&err, "send %s", tasks.SendID(s.PostID, s.DeviceID))
+	defer derrors.Wrap(&err, "send %s", tasks.SendID(s.PostID, s.DeviceID))
 	post, err := w.posts.get(ctx, s.PostID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -395,14 +389,4 @@ func toWholeSecond(d time.Duration) time.Duration {
 		at = r.Add(time.Second)
 	}
 	return at.Sub(now)
-}
-
-// wrap prefixes a function's error, if it returns one, with what the
-// function was doing: deferred, once for all its returns (golang/pkgsite's
-// derrors.Wrap). %w keeps errors.Is for asynq.SkipRetry and errors.As for
-// *providers.Error.
-func wrap(errp *error, format string, args ...any) {
-	if *errp != nil {
-		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
-	}
 }

@@ -39,33 +39,93 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// cli runs crier's commands in this process, as an operator would, on a
+// fresh database and a private Redis.
+type cli struct {
+	t      *testing.T
+	dbURL  string
+	getenv env
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	dbURL, _ := testenv.DBURL(t)
+	rds := testenv.StartRedis(t)
+	environ := map[string]string{"CRIER_DATABASE_URL": dbURL, "CRIER_REDIS_URL": rds.URL()}
+	return &cli{t: t, dbURL: dbURL, getenv: func(k string) string { return environ[k] }}
+}
+
+// run runs one command and returns what it printed; a command that fails
+// fails the test.
+func (c *cli) run(args ...string) string {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), args, c.getenv, &out, &errOut); err != nil {
+		c.t.Fatalf("crier %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
+}
+
+// serve runs `crier serve` on port 0 until the test ends, and returns the
+// API's base URL.
+func (c *cli) serve() string {
+	c.t.Helper()
+	logs := &syncBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0"}, c.getenv, io.Discard, logs) }()
+	c.t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			c.t.Errorf("serve: %v", err)
+		}
+	})
+	return started(c.t, logs, nil)
+}
+
+var startedRE = regexp.MustCompile(`msg="crier started".* addr=(\S+)`)
+
+// started waits for crier serve to log its start, and returns the API's
+// base URL from the log; exited, if not nil, ends the wait early, and the
+// test, when the process stops first.
+func started(t *testing.T, logs *syncBuffer, exited <-chan error) string {
+	t.Helper()
+	var base string
+	testenv.Eventually(t, time.Minute, 10*time.Millisecond, func() error {
+		select {
+		case err := <-exited:
+			t.Fatalf("crier serve exited before it started: %v", err)
+		default:
+		}
+		m := startedRE.FindStringSubmatch(logs.String())
+		if m == nil {
+			return fmt.Errorf("crier serve has not logged its start:\n%s", logs.String())
+		}
+		base = "http://" + m[1]
+		return nil
+	})
+	return base
+}
+
+// request sends a JSON body (or none) with key to the API at base, and
+// returns the status and the answer's body.
+func request(t *testing.T, base, method, path, key, body string) (int, []byte) {
+	t.Helper()
+	code, _, b, err := apiclient.Client{Base: base, Key: key}.Send(context.Background(), method, path,
+		http.Header{"Content-Type": {"application/json"}}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, b
+}
+
 // TestCLIBootstrapAndServe drives crier as an operator would: migrate,
 // create a tenant pointed at an emulator, a publisher, a feed and keys
 // through the commands, then serve on port 0 and publish a post through it.
 func TestCLIBootstrapAndServe(t *testing.T) {
 	t.Parallel()
-	dbURL, _ := testenv.DBURL(t)
-	rds := testenv.StartRedis(t)
-	environ := map[string]string{"CRIER_DATABASE_URL": dbURL, "CRIER_REDIS_URL": rds.URL()}
-	getenv := func(k string) string { return environ[k] }
-	ctx := context.Background()
-	crier := func(args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if err := run(ctx, args, getenv, &out, &errOut); err != nil {
-			t.Fatalf("crier %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
-		}
-		return out.String()
-	}
-
-	emu, err := emulator.New(emulator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	c := newCLI(t)
+	emu := testenv.StartEmulator(t, emulator.Config{})
 	dir := t.TempDir()
 	sa, err := emu.NewServiceAccount("cli-project")
 	if err != nil {
@@ -76,82 +136,48 @@ func TestCLIBootstrapAndServe(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	crier("migrate")
-	crier("tenant", "create", "-slug", "larvik", "-name", "Larvik kommune")
-	crier("tenant", "fcm", "-slug", "larvik", "-project", "cli-project", "-service-account", saFile, "-endpoint", emu.FCMEndpoint())
-	if out := crier("tenant", "rate", "-slug", "larvik", "-provider", "fcm", "-per-second", "500"); !strings.Contains(out, "limited to 500") {
+	c.run("migrate")
+	c.run("tenant", "create", "-slug", "larvik", "-name", "Larvik kommune")
+	c.run("tenant", "fcm", "-slug", "larvik", "-project", "cli-project", "-service-account", saFile, "-endpoint", emu.FCMEndpoint())
+	if out := c.run("tenant", "rate", "-slug", "larvik", "-provider", "fcm", "-per-second", "500"); !strings.Contains(out, "limited to 500") {
 		t.Errorf("tenant rate: %q", out)
 	}
-	crier("publisher", "create", "-tenant", "larvik", "-slug", "kommunen", "-name", "Larvik kommune", "-role", "municipality")
-	crier("feed", "create", "-tenant", "larvik", "-publisher", "kommunen", "-slug", "viktig", "-name", "Viktig", "-mandatory")
-	pubKey := strings.TrimSpace(crier("key", "create", "-tenant", "larvik", "-publisher", "kommunen"))
-	appKey := strings.TrimSpace(crier("key", "create", "-tenant", "larvik"))
+	c.run("publisher", "create", "-tenant", "larvik", "-slug", "kommunen", "-name", "Larvik kommune", "-role", "municipality")
+	c.run("feed", "create", "-tenant", "larvik", "-publisher", "kommunen", "-slug", "viktig", "-name", "Viktig", "-mandatory")
+	pubKey := strings.TrimSpace(c.run("key", "create", "-tenant", "larvik", "-publisher", "kommunen"))
+	appKey := strings.TrimSpace(c.run("key", "create", "-tenant", "larvik"))
 	if !strings.HasPrefix(pubKey, "crier_publisher_") || !strings.HasPrefix(appKey, "crier_app_") {
 		t.Fatalf("keys %q, %q", pubKey, appKey)
 	}
 
 	// Serve on port 0 and find the address in the log.
-	logs := &syncBuffer{}
-	srvCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(srvCtx, []string{"serve", "-addr", "127.0.0.1:0"}, getenv, io.Discard, logs) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	addrRE := regexp.MustCompile(`msg="crier started".* addr=(\S+)`)
-	var base string
-	deadline := time.Now().Add(30 * time.Second)
-	for base == "" {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			base = "http://" + m[1]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-
-	req := func(method, path, key, body string) (int, []byte) {
-		t.Helper()
-		code, _, b, err := apiclient.Client{Base: base, Key: key}.Send(context.Background(), method, path,
-			http.Header{"Content-Type": {"application/json"}}, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code, b
-	}
+	base := c.serve()
 	tok := emulator.FCMToken(emulator.Behaviour{Kind: emulator.Accept}, "cli")
-	if code, b := req("PUT", "/v1/devices/phone", appKey, fmt.Sprintf(`{"provider":"fcm","token":%q}`, tok)); code != http.StatusCreated {
+	if code, b := request(t, base, "PUT", "/v1/devices/phone", appKey, fmt.Sprintf(`{"provider":"fcm","token":%q}`, tok)); code != http.StatusCreated {
 		t.Fatalf("register: %d %s", code, b)
 	}
-	code, b := req("POST", "/v1/posts", pubKey, `{"feed":"viktig","title":"Stengt vei","body":"Storgata er stengt."}`)
+	code, b := request(t, base, "POST", "/v1/posts", pubKey, `{"feed":"viktig","title":"Stengt vei","body":"Storgata er stengt."}`)
 	if code != http.StatusAccepted {
 		t.Fatalf("post: %d %s", code, b)
 	}
 	var created struct{ ID int64 }
 	json.Unmarshal(b, &created) //nolint:errcheck // checked by the status below
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		_, b := req("GET", fmt.Sprintf("/v1/posts/%d", created.ID), pubKey, "")
+	var counts map[string]int
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
+		_, b := request(t, base, "GET", fmt.Sprintf("/v1/posts/%d", created.ID), pubKey, "")
 		var st struct {
 			State  string
 			Counts map[string]int
 		}
 		json.Unmarshal(b, &st) //nolint:errcheck
-		if st.State == "done" {
-			if st.Counts["sent"] != 1 {
-				t.Fatalf("counts %v: want 1 sent", st.Counts)
-			}
-			break
+		if st.State != "done" {
+			return fmt.Errorf("post not done: %s", b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("post not done: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
+		counts = st.Counts
+		return nil
+	})
+	if counts["sent"] != 1 {
+		t.Fatalf("counts %v: want 1 sent", counts)
 	}
 	if recs := emu.RecordsFor(tok); len(recs) != 1 || !recs[0].Accepted() {
 		t.Fatalf("emulator records for the device: %+v", recs)

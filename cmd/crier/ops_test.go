@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
-	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
@@ -62,23 +58,6 @@ func crierBinary(t *testing.T) string {
 	return builtBin
 }
 
-// poll calls cond every 10 ms until it returns nil, and fails the test
-// with its last error if d passes first.
-func poll(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestServeStopsGracefullyOnSIGTERM: `crier serve`, run as a process, gets
 // a real SIGTERM while every send of a post is in flight (each push takes
 // the emulator two seconds): it lets the sends finish, records them, and
@@ -94,19 +73,9 @@ func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	emu, err := emulator.New(emulator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	emu := testenv.StartEmulator(t, emulator.Config{})
 	tn, muni := testenv.EmulatorTenant(t, db, emu)
-	feed, err := db.CreateFeed(ctx, tn.ID, muni.ID, "viktig", "Viktig", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := testenv.Feed(t, db, tn.ID, muni.ID, "viktig", "Viktig", true)
 	key, err := db.NewAPIKey(ctx, tn.ID, &muni.ID, "cms")
 	if err != nil {
 		t.Fatal(err)
@@ -138,27 +107,11 @@ func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
 			t.Logf("crier serve:\n%s", logs.String())
 		}
 	})
-	addrRE := regexp.MustCompile(`msg="crier started".* addr=(\S+)`)
-	var base string
-	poll(t, time.Minute, func() error {
-		select {
-		case err := <-exited:
-			t.Fatalf("crier serve exited before it started: %v", err)
-		default:
-		}
-		m := addrRE.FindStringSubmatch(logs.String())
-		if m == nil {
-			return fmt.Errorf("crier serve has not logged its start")
-		}
-		base = "http://" + m[1]
-		return nil
-	})
+	base := started(t, logs, exited)
 
-	client := apiclient.Client{Base: base, Key: key}
-	code, _, b, err := client.Send(ctx, "POST", "/v1/posts", http.Header{"Content-Type": {"application/json"}},
-		`{"feed":"`+feed.Slug+`","title":"Stengt vei","body":"Storgata er stengt."}`)
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("post: %d %s %v", code, b, err)
+	code, b := request(t, base, "POST", "/v1/posts", key, `{"feed":"`+feed.Slug+`","title":"Stengt vei","body":"Storgata er stengt."}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("post: %d %s", code, b)
 	}
 	var created struct{ ID int64 }
 	if err := json.Unmarshal(b, &created); err != nil {
@@ -167,7 +120,7 @@ func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
 	// Once every send is taken by a worker, and none answered yet, stop.
 	insp := asynq.NewInspector(rds.AsynqOpt())
 	defer insp.Close()
-	poll(t, time.Minute, func() error {
+	testenv.Eventually(t, time.Minute, 10*time.Millisecond, func() error {
 		q, err := insp.GetQueueInfo(tasks.QueueOfficial)
 		if err != nil {
 			return err
@@ -230,27 +183,9 @@ const twoAreas = `{"type": "FeatureCollection", "features": [
 // team and key and the topic).
 func TestCLIAreaImportAndAPNs(t *testing.T) {
 	t.Parallel()
-	dbURL, _ := testenv.DBURL(t)
-	rds := testenv.StartRedis(t)
-	environ := map[string]string{"CRIER_DATABASE_URL": dbURL, "CRIER_REDIS_URL": rds.URL()}
-	getenv := func(k string) string { return environ[k] }
+	c := newCLI(t)
 	ctx := context.Background()
-	crierCmd := func(args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if err := run(ctx, args, getenv, &out, &errOut); err != nil {
-			t.Fatalf("crier %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
-		}
-		return out.String()
-	}
-	emu, err := emulator.New(emulator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	emu := testenv.StartEmulator(t, emulator.Config{})
 	const teamID, keyID, topic = "TEAMCLI001", "KEYCLI0001", "no.faerder.app"
 	p8, err := emu.NewAPNsKey(teamID, keyID, topic)
 	if err != nil {
@@ -267,23 +202,23 @@ func TestCLIAreaImportAndAPNs(t *testing.T) {
 	}
 	keyFile, caFile, areasFile := write("AuthKey.p8", p8), write("ca.pem", emu.CACertPEM()), write("areas.geojson", []byte(twoAreas))
 
-	crierCmd("migrate")
-	crierCmd("tenant", "create", "-slug", "faerder", "-name", "Færder kommune")
-	if out := crierCmd("tenant", "apns", "-slug", "faerder", "-key", keyFile, "-key-id", keyID, "-team-id", teamID,
+	c.run("migrate")
+	c.run("tenant", "create", "-slug", "faerder", "-name", "Færder kommune")
+	if out := c.run("tenant", "apns", "-slug", "faerder", "-key", keyFile, "-key-id", keyID, "-team-id", teamID,
 		"-topic", topic, "-host", emu.APNsHost(), "-ca", caFile); !strings.Contains(out, "topic "+topic) {
 		t.Errorf("tenant apns: %q", out)
 	}
-	if out := crierCmd("area", "import", "-tenant", "faerder", "-file", areasFile, "-slug-property", "kode",
+	if out := c.run("area", "import", "-tenant", "faerder", "-file", areasFile, "-slug-property", "kode",
 		"-name-property", "tittel"); !strings.Contains(out, "2 areas imported into faerder") {
 		t.Errorf("area import: %q", out)
 	}
-	crierCmd("publisher", "create", "-tenant", "faerder", "-slug", "kommunen", "-name", "Færder kommune", "-role", "municipality")
-	crierCmd("feed", "create", "-tenant", "faerder", "-publisher", "kommunen", "-slug", "viktig", "-name", "Viktig", "-mandatory")
-	pubKey := strings.TrimSpace(crierCmd("key", "create", "-tenant", "faerder", "-publisher", "kommunen"))
-	appKey := strings.TrimSpace(crierCmd("key", "create", "-tenant", "faerder"))
+	c.run("publisher", "create", "-tenant", "faerder", "-slug", "kommunen", "-name", "Færder kommune", "-role", "municipality")
+	c.run("feed", "create", "-tenant", "faerder", "-publisher", "kommunen", "-slug", "viktig", "-name", "Viktig", "-mandatory")
+	pubKey := strings.TrimSpace(c.run("key", "create", "-tenant", "faerder", "-publisher", "kommunen"))
+	appKey := strings.TrimSpace(c.run("key", "create", "-tenant", "faerder"))
 
 	// What tenant apns stored.
-	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 2})
+	db, err := storage.Open(ctx, storage.Config{URL: c.dbURL, MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,37 +240,8 @@ func TestCLIAreaImportAndAPNs(t *testing.T) {
 		t.Errorf("APNs settings stored by tenant apns (-want +got):\n%s", diff)
 	}
 
-	logs := &syncBuffer{}
-	srvCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(srvCtx, []string{"serve", "-addr", "127.0.0.1:0"}, getenv, io.Discard, logs) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	addrRE := regexp.MustCompile(`msg="crier started".* addr=(\S+)`)
-	var base string
-	poll(t, time.Minute, func() error {
-		m := addrRE.FindStringSubmatch(logs.String())
-		if m == nil {
-			return fmt.Errorf("serve has not started:\n%s", logs.String())
-		}
-		base = "http://" + m[1]
-		return nil
-	})
-	req := func(method, path, key, body string) (int, []byte) {
-		t.Helper()
-		code, _, b, err := apiclient.Client{Base: base, Key: key}.Send(ctx, method, path,
-			http.Header{"Content-Type": {"application/json"}}, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code, b
-	}
-
-	code, b := req("GET", "/v1/areas", appKey, "")
+	base := c.serve()
+	code, b := request(t, base, "GET", "/v1/areas", appKey, "")
 	var list struct{ Areas []struct{ Slug, Name string } }
 	if err := json.Unmarshal(b, &list); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /v1/areas: %d %s", code, b)
@@ -352,11 +258,11 @@ func TestCLIAreaImportAndAPNs(t *testing.T) {
 		lat, lon  float64
 	}{{"iphone-faerder", inside, 59.17, 10.42}, {"iphone-vestby", outside, 59.57, 10.62}} {
 		body := fmt.Sprintf(`{"provider":"apns","token":%q,"places":[{"name":"home","lat":%g,"lon":%g}]}`, d.token, d.lat, d.lon)
-		if code, b := req("PUT", "/v1/devices/"+d.id, appKey, body); code != http.StatusCreated {
+		if code, b := request(t, base, "PUT", "/v1/devices/"+d.id, appKey, body); code != http.StatusCreated {
 			t.Fatalf("register %s: %d %s", d.id, code, b)
 		}
 	}
-	code, b = req("POST", "/v1/posts", pubKey, `{"feed":"viktig","title":"Stengt vei","body":"Strandveien er stengt.","target":["faerder"]}`)
+	code, b = request(t, base, "POST", "/v1/posts", pubKey, `{"feed":"viktig","title":"Stengt vei","body":"Strandveien er stengt.","target":["faerder"]}`)
 	if code != http.StatusAccepted {
 		t.Fatalf("post: %d %s", code, b)
 	}
@@ -369,8 +275,8 @@ func TestCLIAreaImportAndAPNs(t *testing.T) {
 		Audience int
 		Counts   map[string]int
 	}
-	poll(t, time.Minute, func() error {
-		_, b := req("GET", fmt.Sprintf("/v1/posts/%d", created.ID), pubKey, "")
+	testenv.Eventually(t, time.Minute, 10*time.Millisecond, func() error {
+		_, b := request(t, base, "GET", fmt.Sprintf("/v1/posts/%d", created.ID), pubKey, "")
 		if err := json.Unmarshal(b, &st); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Client speaks to one crier API with one key.
@@ -20,6 +21,29 @@ type Client struct {
 	Key string
 	// HTTP is the client used; http.DefaultClient when nil.
 	HTTP *http.Client
+}
+
+// PostStatus is the answer to GET /v1/posts/{id}, as far as crier's own
+// tests read it.
+type PostStatus struct {
+	ID int64 `json:"id"`
+	// State: accepted, dispatching, sending, done or cancelled.
+	State        string         `json:"state"`
+	Audience     *int           `json:"audience"`
+	Counts       map[string]int `json:"counts"`
+	Pending      int            `json:"pending"`
+	PublishAt    time.Time      `json:"publish_at"`
+	SnapshotAt   *time.Time     `json:"snapshot_at"`
+	DispatchedAt *time.Time     `json:"dispatched_at"`
+	FirstSentAt  *time.Time     `json:"first_sent_at"`
+	LastSentAt   *time.Time     `json:"last_sent_at"`
+	SendRate     float64        `json:"send_rate"`
+	// Paused lists the providers refusing the tenant's credentials while
+	// deliveries wait.
+	Paused []struct {
+		Provider string `json:"provider"`
+		Reason   string `json:"reason"`
+	} `json:"paused"`
 }
 
 // With is the client with another key.

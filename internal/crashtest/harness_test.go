@@ -56,23 +56,6 @@ func TestMain(m *testing.M) {
 // recoverer (every minute) has seen it.
 const within = 5 * time.Minute
 
-// eventually polls f every interval until it returns nil, and fails the
-// test with f's last error if d passes first.
-func eventually(t *testing.T, d, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %v", d, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
 // proc is one crier process.
 type proc struct {
 	t    *testing.T
@@ -233,14 +216,7 @@ func newFixture(t *testing.T, mandatory bool, latency time.Duration) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	emu, err := emulator.New(emulator.Config{Latency: latency, MaxRecords: 200000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	emu := testenv.StartEmulator(t, emulator.Config{Latency: latency, MaxRecords: 200000})
 
 	fx := &fixture{t: t, dbURL: dbURL, db: db, emu: emu}
 	must := func(err error) {
@@ -316,7 +292,7 @@ func (fx *fixture) accepted() int {
 // waitAccepted waits until the emulator has accepted at least n pushes.
 func (fx *fixture) waitAccepted(n int) {
 	fx.t.Helper()
-	eventually(fx.t, within, 2*time.Millisecond, func() error {
+	testenv.Eventually(fx.t, within, 2*time.Millisecond, func() error {
 		if got := fx.accepted(); got < n {
 			return fmt.Errorf("emulator accepted %d pushes, waiting for %d", got, n)
 		}
@@ -446,7 +422,7 @@ func (a *api) publishRetrying(title, externalID string) (int64, int) {
 		ID int64 `json:"id"`
 	}
 	refused := 0
-	eventually(a.t, time.Minute, time.Second, func() error {
+	testenv.Eventually(a.t, time.Minute, time.Second, func() error {
 		resp, err := a.do("POST", "/v1/posts", postBody(title, externalID), &created)
 		switch {
 		case err != nil:
@@ -462,17 +438,8 @@ func (a *api) publishRetrying(title, externalID string) (int64, int) {
 	return created.ID, refused
 }
 
-// postStatus is GET /v1/posts/{id}.
-type postStatus struct {
-	ID       int64          `json:"id"`
-	State    string         `json:"state"`
-	Audience *int           `json:"audience"`
-	Counts   map[string]int `json:"counts"`
-	Pending  int            `json:"pending"`
-}
-
-func (a *api) status(id int64) (postStatus, error) {
-	var st postStatus
+func (a *api) status(id int64) (apiclient.PostStatus, error) {
+	var st apiclient.PostStatus
 	resp, err := a.do("GET", "/v1/posts/"+strconv.FormatInt(id, 10), nil, &st)
 	if err != nil {
 		return st, err
@@ -487,11 +454,11 @@ var errNotDone = errors.New("not done")
 
 // waitDone waits until the post is done (every delivery has an outcome) and
 // returns its status; it logs progress now and then.
-func (a *api) waitDone(id int64) postStatus {
+func (a *api) waitDone(id int64) apiclient.PostStatus {
 	a.t.Helper()
-	var st postStatus
+	var st apiclient.PostStatus
 	lastLog := time.Now()
-	eventually(a.t, within, 100*time.Millisecond, func() error {
+	testenv.Eventually(a.t, within, 100*time.Millisecond, func() error {
 		var err error
 		st, err = a.status(id)
 		if err != nil {
@@ -511,7 +478,7 @@ func (a *api) waitDone(id int64) postStatus {
 
 // checkAllSent fails the test unless the post is done with every one of its
 // n deliveries sent.
-func checkAllSent(t *testing.T, st postStatus, n int) {
+func checkAllSent(t *testing.T, st apiclient.PostStatus, n int) {
 	t.Helper()
 	if st.Audience == nil || *st.Audience != n || st.Counts["sent"] != n || st.Pending != 0 {
 		aud := -1
@@ -568,7 +535,7 @@ func (fx *fixture) killMidPage(dispatching *proc, id, killAt int64, rds testenv.
 		return err
 	}
 	pageSize := dispatcher.Config{}.WithDefaults().PageSize
-	eventually(fx.t, within, time.Millisecond, func() error {
+	testenv.Eventually(fx.t, within, time.Millisecond, func() error {
 		if err := look(); err != nil {
 			return err
 		}

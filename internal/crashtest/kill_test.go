@@ -112,7 +112,7 @@ func TestDispatcherKilledMidDispatch(t *testing.T) {
 	}
 
 	restarted := startCrier(t, "worker-restarted", "worker", fx.dbURL, rds.URL(), "-groups", "dispatch")
-	eventually(t, within, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, within, 50*time.Millisecond, func() error {
 		if state, _ := postState(id); state != "sending" {
 			return fmt.Errorf("%w: the dispatch has not resumed and finished yet", errNotDone)
 		}
@@ -189,7 +189,7 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	// It has read the deliveries past the resume point as pending; now a
 	// worker sends everything queued, those included.
 	worker := startCrier(t, "worker", "worker", fx.dbURL, rds.URL(), "-concurrency", "48")
-	eventually(t, within, 20*time.Millisecond, func() error {
+	testenv.Eventually(t, within, 20*time.Millisecond, func() error {
 		if n := queued(); n > 0 {
 			return fmt.Errorf("%w: %d sends still queued", errNotDone, n)
 		}

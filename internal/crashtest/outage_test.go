@@ -136,7 +136,7 @@ func (r *persistentRedis) start() {
 	go func() { r.cmd.Wait(); close(done) }() //nolint:errcheck // exits are checked below
 	c := redis.NewClient(&redis.Options{Network: "unix", Addr: r.sock, MaxRetries: -1})
 	defer c.Close()
-	eventually(r.t, 30*time.Second, 10*time.Millisecond, func() error {
+	testenv.Eventually(r.t, 30*time.Second, 10*time.Millisecond, func() error {
 		select {
 		case <-done:
 			r.t.Fatalf("redis-server exited: %s", r.log())

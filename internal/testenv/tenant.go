@@ -9,18 +9,39 @@ import (
 	"github.com/crier-push/crier/storage"
 )
 
+// StartEmulator starts an emulator of Google and Apple from cfg, closed
+// when the test ends.
+func StartEmulator(t testing.TB, cfg emulator.Config) *emulator.Emulator {
+	t.Helper()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	return emu
+}
+
+// fatalIf returns a check that fails the test on an error, saying what
+// was being made.
+func fatalIf(t testing.TB, what string) func(error) {
+	return func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
 // EmulatorTenant creates the tenant the end-to-end tests send for:
 // Sandefjord, whose FCM and APNs credentials are the emulator's, with the
 // municipality as its first publisher.
 func EmulatorTenant(t testing.TB, db *storage.DB, emu *emulator.Emulator) (storage.Tenant, crier.Publisher) {
 	t.Helper()
 	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("emulator tenant: %v", err)
-		}
-	}
+	must := fatalIf(t, "emulator tenant")
 	tn, err := db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
 	must(err)
 	sa, err := emu.NewServiceAccount("sandefjord-app")
@@ -33,6 +54,16 @@ func EmulatorTenant(t testing.TB, db *storage.DB, emu *emulator.Emulator) (stora
 	muni, err := db.CreatePublisher(ctx, tn.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality)
 	must(err)
 	return tn, muni
+}
+
+// Feed creates a feed of a tenant's publisher, or fails the test.
+func Feed(t testing.TB, db *storage.DB, tenantID, publisherID int64, slug, name string, mandatory bool) crier.Feed {
+	t.Helper()
+	f, err := db.CreateFeed(context.Background(), tenantID, publisherID, slug, name, mandatory)
+	if err != nil {
+		t.Fatalf("feed %s: %v", slug, err)
+	}
+	return f
 }
 
 // Publishers are the tenant's publishers and keys the API tests use: the
@@ -48,12 +79,7 @@ type Publishers struct {
 func NewPublishers(t testing.TB, db *storage.DB, tenantID int64, muni crier.Publisher) Publishers {
 	t.Helper()
 	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("publishers: %v", err)
-		}
-	}
+	must := fatalIf(t, "publishers")
 	var p Publishers
 	var err error
 	p.Org, err = db.CreatePublisher(ctx, tenantID, "sandefjord-fotball", "Sandefjord Fotball", crier.RoleOrganisation)
@@ -68,5 +94,25 @@ func NewPublishers(t testing.TB, db *storage.DB, tenantID int64, muni crier.Publ
 	must(err)
 	p.OtherKey, err = db.NewAPIKey(ctx, tenantID, &other.ID, "band site")
 	must(err)
+	return p
+}
+
+// Tenant creates a tenant, or fails the test.
+func Tenant(t testing.TB, db *storage.DB, slug, name, timeZone string) storage.Tenant {
+	t.Helper()
+	tn, err := db.CreateTenant(context.Background(), slug, name, timeZone)
+	if err != nil {
+		t.Fatalf("tenant %s: %v", slug, err)
+	}
+	return tn
+}
+
+// Publisher creates a publisher of a tenant, or fails the test.
+func Publisher(t testing.TB, db *storage.DB, tenantID int64, slug, name string, role crier.Role) crier.Publisher {
+	t.Helper()
+	p, err := db.CreatePublisher(context.Background(), tenantID, slug, name, role)
+	if err != nil {
+		t.Fatalf("publisher %s: %v", slug, err)
+	}
 	return p
 }

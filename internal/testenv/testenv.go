@@ -1,7 +1,10 @@
 // Package testenv gives tests real, isolated services: a fresh PostgreSQL
-// database cloned from a migrated template, and a private redis-server on a
-// unix socket. Where a service is missing a local run skips loudly; under
-// CI=true it fails.
+// database cloned from a migrated template, a private redis-server on a
+// unix socket, and the emulator of Google and Apple. Where a service is
+// missing a local run skips loudly; under CI=true it fails. It also holds
+// what the packages' tests share on top of them: tenants, publishers and
+// feeds made or the test failed, a call of the API, and the wait for
+// asynchronous work.
 package testenv
 
 import (
@@ -101,6 +104,23 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 	return name, nil
 }
 
+// connectAdmin connects to the PostgreSQL server tests create their
+// databases on and makes sure the migrated template is there; it returns
+// the connection, for the caller to close, and the template's name.
+func connectAdmin(ctx context.Context, t testing.TB) (*pgx.Conn, string) {
+	t.Helper()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		unavailable(t, "PostgreSQL at %s: %v", redactURL(AdminURL()), err)
+	}
+	tmpl, err := ensureTemplate(ctx, admin)
+	if err != nil {
+		admin.Close(context.Background())
+		t.Fatalf("test database template: %v", err)
+	}
+	return admin, tmpl
+}
+
 // DB returns a fresh, migrated database of its own for the test, dropped
 // when the test ends.
 func DB(t testing.TB) *storage.DB {
@@ -120,20 +140,14 @@ func DBURL(t testing.TB) (string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		unavailable(t, "PostgreSQL at %s: %v", redactURL(AdminURL()), err)
-	}
+	admin, tmpl := connectAdmin(ctx, t)
 	defer admin.Close(context.Background())
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		t.Fatalf("test database template: %v", err)
-	}
 	var b [6]byte
 	rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on Linux
 	name := "crier_test_" + hex.EncodeToString(b[:])
 	// Clones of one template contend for it; retry while another clone
 	// holds it.
+	var err error
 	for attempt := 0; ; attempt++ {
 		_, err = admin.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+tmpl)
 		if err == nil || !strings.Contains(err.Error(), "being accessed by other users") || attempt > 50 {
@@ -248,15 +262,8 @@ func PersistentDB(t testing.TB, name string) *storage.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		unavailable(t, "PostgreSQL at %s: %v", redactURL(AdminURL()), err)
-	}
+	admin, tmpl := connectAdmin(ctx, t)
 	defer admin.Close(context.Background())
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		t.Fatalf("database template: %v", err)
-	}
 	fp, _ := storage.MigrationsFingerprint()
 	name = name + "_" + fp
 	var exists bool

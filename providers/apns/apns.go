@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/sideshow/apns2/token"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/providers"
 )
 
@@ -83,25 +83,16 @@ func (c Config) WithDefaults() Config {
 func (c Config) validate() error {
 	tokenAuth := len(c.KeyP8) > 0
 	certAuth := len(c.CertPEM) > 0 || len(c.CertP12) > 0
-	switch {
-	case c.Topic == "":
-		return errors.New("apns config: Topic (the bundle id) is required")
-	case tokenAuth && certAuth:
-		return errors.New("apns config: KeyP8 and a certificate (CertPEM or CertP12): set one, not both")
-	case len(c.CertPEM) > 0 && len(c.CertP12) > 0:
-		return errors.New("apns config: CertPEM and CertP12: set one, not both")
-	case tokenAuth && c.KeyID == "":
-		return errors.New("apns config: KeyID is required with KeyP8")
-	case tokenAuth && c.TeamID == "":
-		return errors.New("apns config: TeamID is required with KeyP8")
-	case !tokenAuth && !certAuth:
-		return errors.New("apns config: KeyP8 or a certificate (CertPEM or CertP12) is required")
-	}
-	if u, err := url.Parse(c.Host); err != nil || u.Scheme != "https" || u.Host == "" {
+	return configcheck.First("apns config",
+		configcheck.Required("Topic (the bundle id)", c.Topic),
+		configcheck.If(tokenAuth && certAuth, "KeyP8 and a certificate (CertPEM or CertP12): set one, not both"),
+		configcheck.If(len(c.CertPEM) > 0 && len(c.CertP12) > 0, "CertPEM and CertP12: set one, not both"),
+		configcheck.If(tokenAuth && c.KeyID == "", "KeyID is required with KeyP8"),
+		configcheck.If(tokenAuth && c.TeamID == "", "TeamID is required with KeyP8"),
+		configcheck.If(!tokenAuth && !certAuth, "KeyP8 or a certificate (CertPEM or CertP12) is required"),
 		// APNs is HTTP/2 over TLS only.
-		return fmt.Errorf("apns config: Host %q: want an https URL", c.Host)
-	}
-	return nil
+		configcheck.URL("Host", c.Host, "https"),
+	)
 }
 
 // Client sends notifications for one key and topic. It is safe for concurrent

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/configtest"
 	"github.com/crier-push/crier/internal/golden"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/apns"
@@ -476,3 +477,31 @@ type Sender interface {
 }
 
 var _ Sender = (*apns.Client)(nil)
+
+// TestConfigValidate: a config no client can be built from is refused by
+// New, naming the field.
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPNs(t, sent)
+	ok := apns.Config{KeyP8: f.keyP8(), KeyID: keyID, TeamID: teamID, Topic: topic}
+	use := func(c apns.Config) error { _, err := apns.New(c); return err }
+	configtest.Refuses(t, ok, use, []configtest.Case[apns.Config]{
+		{Name: "no topic", Field: "Topic", Change: func(c *apns.Config) { c.Topic = "" }},
+		{Name: "no key id", Field: "KeyID", Change: func(c *apns.Config) { c.KeyID = "" }},
+		{Name: "no team id", Field: "TeamID", Change: func(c *apns.Config) { c.TeamID = "" }},
+		{Name: "no credentials", Field: "KeyP8", Change: func(c *apns.Config) { c.KeyP8 = nil }},
+		{Name: "key and certificate", Field: "KeyP8", Change: func(c *apns.Config) { c.CertPEM = []byte("cert") }},
+		{Name: "two certificates", Field: "CertP12", Change: func(c *apns.Config) { c.KeyP8, c.CertPEM, c.CertP12 = nil, []byte("pem"), []byte("p12") }},
+		{Name: "host not https", Field: "Host", Change: func(c *apns.Config) { c.Host = "http://api.push.apple.com" }},
+		{Name: "host without scheme", Field: "Host", Change: func(c *apns.Config) { c.Host = "api.push.apple.com" }},
+	})
+	if _, err := apns.New(ok); err != nil {
+		t.Errorf("New with the default host: %v", err)
+	}
+}
+
+// TestConfigDefaults: the zero fields get the named defaults.
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	configtest.Defaults(t, apns.Config{Host: apns.DefaultHost}, apns.Config{}.WithDefaults(), "Now")
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -90,8 +89,11 @@ func (e *Emulator) serveAPNs(w http.ResponseWriter, r *http.Request) {
 			rec.Throttled = true
 			ans = &apnsAnswer{status: http.StatusTooManyRequests, reason: "TooManyRequests", retryAfter: retryAfter}
 		} else {
+			// A well-formed token outside the grammar fails as unknown.
 			b, _ := ParseToken("apns", rec.Token)
-			ans = e.apnsBehaviour(r, rec.Token, b)
+			if kind, fails := e.failure(r, "apns", rec.Token, b); fails {
+				ans = e.apnsFailure(kind, b.Arg)
+			}
 		}
 	}
 	if apnsID == "" || !uuidRE.MatchString(apnsID) {
@@ -107,11 +109,7 @@ func (e *Emulator) serveAPNs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Status, rec.Reason = ans.status, ans.reason
-	e.records.add(rec)
-	e.log.Debug("apns push refused", slog.String("token", rec.Token), slog.Int("status", ans.status), slog.String("reason", ans.reason))
-	if ans.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(ans.retryAfter))
-	}
+	e.refused(w, rec, "apns push refused", ans.retryAfter)
 	out := map[string]any{"reason": ans.reason}
 	if ans.timestamp != 0 {
 		out["timestamp"] = ans.timestamp
@@ -246,30 +244,23 @@ func (e *Emulator) checkProviderToken(r *http.Request) (*apnsKey, *apnsAnswer) {
 	return key, nil
 }
 
-// apnsBehaviour applies the behaviour a token asks for; a well-formed token
-// outside the grammar is unknown to the emulator, as to Apple.
-func (e *Emulator) apnsBehaviour(r *http.Request, token string, b Behaviour) *apnsAnswer {
-	switch b.Kind {
-	case Accept:
-		return nil
-	case Slow:
-		wait(r.Context(), time.Duration(b.Arg)*time.Millisecond)
-		return nil
+// apnsFailure is APNs' answer to a push that fails as kind, arg its
+// Retry-After; a kind outside the grammar is a token unknown to the
+// emulator, as to Apple.
+func (e *Emulator) apnsFailure(kind BehaviourKind, arg int) *apnsAnswer {
+	switch kind {
 	case Unregistered:
 		return &apnsAnswer{status: http.StatusGone, reason: "Unregistered", timestamp: e.cfg.Now().UnixMilli()}
 	case TooManyRequests:
-		return &apnsAnswer{status: http.StatusTooManyRequests, reason: "TooManyRequests", retryAfter: b.Arg}
+		return &apnsAnswer{status: http.StatusTooManyRequests, reason: "TooManyRequests", retryAfter: arg}
 	case InternalError:
 		return apnsReject(http.StatusInternalServerError, "InternalServerError")
 	case Unavailable:
-		return &apnsAnswer{status: http.StatusServiceUnavailable, reason: "ServiceUnavailable", retryAfter: b.Arg}
+		return &apnsAnswer{status: http.StatusServiceUnavailable, reason: "ServiceUnavailable", retryAfter: arg}
 	case SenderMismatch:
 		return apnsReject(http.StatusBadRequest, "DeviceTokenNotForTopic")
 	case Flaky:
-		if e.flaky.fails("apns", token, b.Arg) {
-			return apnsReject(http.StatusServiceUnavailable, "ServiceUnavailable")
-		}
-		return nil
+		return apnsReject(http.StatusServiceUnavailable, "ServiceUnavailable")
 	}
 	return apnsReject(http.StatusBadRequest, "BadDeviceToken")
 }

@@ -85,6 +85,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/crier-push/crier/internal/configcheck"
 )
 
 // Config configures an Emulator. The zero value is usable.
@@ -140,19 +142,12 @@ func (c Config) WithDefaults() Config {
 // validate refuses a config the emulator cannot run with, naming the
 // field.
 func (c Config) validate() error {
-	if _, _, err := net.SplitHostPort(c.FCMAddr); err != nil {
-		return fmt.Errorf("emulator config: FCMAddr %q: %w", c.FCMAddr, err)
-	}
-	if _, _, err := net.SplitHostPort(c.APNsAddr); err != nil {
-		return fmt.Errorf("emulator config: APNsAddr %q: %w", c.APNsAddr, err)
-	}
-	if c.Latency < 0 {
-		return fmt.Errorf("emulator config: Latency %s: must not be negative", c.Latency)
-	}
-	if c.MaxRecords < 0 {
-		return fmt.Errorf("emulator config: MaxRecords %d: must not be negative", c.MaxRecords)
-	}
-	return nil
+	return configcheck.First("emulator config",
+		configcheck.HostPort("FCMAddr", c.FCMAddr),
+		configcheck.HostPort("APNsAddr", c.APNsAddr),
+		configcheck.NotNegative("Latency", c.Latency),
+		configcheck.NotNegative("MaxRecords", c.MaxRecords),
+	)
 }
 
 // Emulator is an in-process FCM and APNs emulator. Create it with New, then

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -151,7 +149,10 @@ func (e *Emulator) checkFCMSend(r *http.Request, project string, body []byte, re
 	if !ok {
 		return invalidArgument(invalidTokenMessage), ""
 	}
-	return e.fcmBehaviour(r, token, b), name
+	if kind, fails := e.failure(r, "fcm", token, b); fails {
+		return fcmFailure(kind, b.Arg), name
+	}
+	return nil, name
 }
 
 func (e *Emulator) checkBearer(r *http.Request, project string) *googleError {
@@ -249,35 +250,28 @@ func payloadSize(m *jsontree.Node) int {
 	return size
 }
 
-// fcmBehaviour applies the behaviour a token asks for.
-func (e *Emulator) fcmBehaviour(r *http.Request, token string, b Behaviour) *googleError {
-	switch b.Kind {
-	case Accept:
-		return nil
-	case Slow:
-		wait(r.Context(), time.Duration(b.Arg)*time.Millisecond)
-		return nil
+// fcmFailure is FCM's answer to a send that fails as kind, arg its
+// Retry-After.
+func fcmFailure(kind BehaviourKind, arg int) *googleError {
+	switch kind {
 	case Unregistered:
 		return fcmError(http.StatusNotFound, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.")
 	case BadToken:
 		return invalidArgument(invalidTokenMessage)
 	case TooManyRequests:
 		g := quotaExceeded()
-		g.retryAfter = b.Arg
+		g.retryAfter = arg
 		return g
 	case InternalError:
 		return fcmError(http.StatusInternalServerError, "INTERNAL", "INTERNAL", "Internal error encountered.")
 	case Unavailable:
 		g := fcmError(http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
-		g.retryAfter = b.Arg
+		g.retryAfter = arg
 		return g
 	case SenderMismatch:
 		return fcmError(http.StatusForbidden, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
 	case Flaky:
-		if e.flaky.fails("fcm", token, b.Arg) {
-			return fcmError(http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
-		}
-		return nil
+		return fcmError(http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
 	}
 	return invalidArgument(invalidTokenMessage)
 }
@@ -293,11 +287,7 @@ func (e *Emulator) answerFCM(w http.ResponseWriter, r *http.Request, rec Record,
 		return
 	}
 	rec.Status, rec.Reason = gerr.Code, gerr.reason
-	e.records.add(rec)
-	e.log.Debug("fcm send refused", slog.String("token", rec.Token), slog.Int("status", gerr.Code), slog.String("reason", gerr.reason))
-	if gerr.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(gerr.retryAfter))
-	}
+	e.refused(w, rec, "fcm send refused", gerr.retryAfter)
 	writeJSON(w, gerr.Code, map[string]any{"error": gerr})
 }
 

@@ -2,7 +2,9 @@ package emulator
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -217,6 +219,17 @@ func (e *Emulator) serveReset(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) serveCACert(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Write(e.certPEM)
+}
+
+// refused records a push refused with rec's status and reason, logs it
+// with msg, and sets the answer's Retry-After (none when retryAfter is 0);
+// the caller writes the body.
+func (e *Emulator) refused(w http.ResponseWriter, rec Record, msg string, retryAfter int) {
+	e.records.add(rec)
+	e.log.Debug(msg, slog.String("token", rec.Token), slog.Int("status", rec.Status), slog.String("reason", rec.Reason))
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

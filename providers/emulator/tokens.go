@@ -3,8 +3,10 @@ package emulator
 import (
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // BehaviourKind is what the emulator does with a push to a token.
@@ -73,6 +75,23 @@ func kindByName(name string) (BehaviourKind, bool) {
 type Behaviour struct {
 	Kind BehaviourKind
 	Arg  int
+}
+
+// failure does the part of a token's behaviour both providers share (a
+// slow push waits, a flaky one fails or not) and says whether the push
+// fails, and as what, for the provider to answer in its own words. A flaky
+// push that fails is Flaky: unavailable, without Retry-After.
+func (e *Emulator) failure(r *http.Request, provider, token string, b Behaviour) (BehaviourKind, bool) {
+	switch b.Kind {
+	case Accept:
+		return 0, false
+	case Slow:
+		wait(r.Context(), time.Duration(b.Arg)*time.Millisecond)
+		return 0, false
+	case Flaky:
+		return Flaky, e.flaky.fails(provider, token, b.Arg)
+	}
+	return b.Kind, true
 }
 
 const (

@@ -48,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +60,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/providers"
 )
 
@@ -105,14 +105,12 @@ func (c Config) WithDefaults() Config {
 // validate refuses a config no client can be built from, naming the field.
 // Errors never quote the service account, which holds a private key.
 func (c Config) validate() error {
-	if c.ProjectID == "" {
-		return errors.New("fcm config: ProjectID is required")
-	}
-	if len(c.ServiceAccountJSON) == 0 {
-		return errors.New("fcm config: ServiceAccountJSON is required")
-	}
-	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("fcm config: Endpoint %q: want an http or https URL", c.Endpoint)
+	if err := configcheck.First("fcm config",
+		configcheck.Required("ProjectID", c.ProjectID),
+		configcheck.Required("ServiceAccountJSON", c.ServiceAccountJSON),
+		configcheck.URL("Endpoint", c.Endpoint, "http", "https"),
+	); err != nil {
+		return err
 	}
 	// Only service account keys: other credential types (external accounts)
 	// would fetch tokens from URLs of their own choosing.

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crier-push/crier"
+	"github.com/crier-push/crier/internal/configtest"
 	"github.com/crier-push/crier/internal/golden"
 	"github.com/crier-push/crier/providers"
 	"github.com/crier-push/crier/providers/fcm"
@@ -533,3 +534,28 @@ type Sender interface {
 }
 
 var _ Sender = (*fcm.Client)(nil)
+
+// TestConfigValidate: a config no client can be built from is refused by
+// New, naming the field.
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	f := newFakeFCM(t, sent)
+	ok := fcm.Config{ProjectID: project, ServiceAccountJSON: f.serviceAccount()}
+	use := func(c fcm.Config) error { _, err := fcm.New(context.Background(), c); return err }
+	configtest.Refuses(t, ok, use, []configtest.Case[fcm.Config]{
+		{Name: "no project", Field: "ProjectID", Change: func(c *fcm.Config) { c.ProjectID = "" }},
+		{Name: "no service account", Field: "ServiceAccountJSON", Change: func(c *fcm.Config) { c.ServiceAccountJSON = nil }},
+		{Name: "service account not json", Field: "ServiceAccountJSON", Change: func(c *fcm.Config) { c.ServiceAccountJSON = []byte("{") }},
+		{Name: "endpoint without scheme", Field: "Endpoint", Change: func(c *fcm.Config) { c.Endpoint = "fcm.googleapis.com/v1" }},
+		{Name: "endpoint not http", Field: "Endpoint", Change: func(c *fcm.Config) { c.Endpoint = "ftp://fcm.googleapis.com/v1" }},
+	})
+	if _, err := fcm.New(context.Background(), ok); err != nil {
+		t.Errorf("New with the default endpoint: %v", err)
+	}
+}
+
+// TestConfigDefaults: the zero fields get the named defaults.
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	configtest.Defaults(t, fcm.Config{Endpoint: fcm.DefaultEndpoint}, fcm.Config{}.WithDefaults(), "Now")
+}

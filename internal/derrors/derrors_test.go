@@ -1,4 +1,4 @@
-package worker
+package derrors_test
 
 import (
 	"errors"
@@ -6,16 +6,23 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/crier-push/crier/internal/derrors"
 )
 
+// gone is an error type, for errors.As through the wrap.
+type gone struct{}
+
+func (gone) Error() string { return "gone" }
+
 // TestWrap: the deferred wrap prefixes an error once and keeps what it
-// wraps visible to errors.Is; it leaves a nil error nil.
+// wraps visible to errors.Is and errors.As; it leaves a nil error nil.
 func TestWrap(t *testing.T) {
 	t.Parallel()
 	f := func(fail bool) (err error) {
-		defer wrap(&err, "step %d", 7)
+		defer derrors.Wrap(&err, "step %d", 7)
 		if fail {
-			return fmt.Errorf("%w: %w", errors.New("gone"), asynq.SkipRetry)
+			return fmt.Errorf("%w: %w", gone{}, asynq.SkipRetry)
 		}
 		return nil
 	}
@@ -28,5 +35,8 @@ func TestWrap(t *testing.T) {
 	}
 	if !errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("errors.Is(%v, asynq.SkipRetry) = false", err)
+	}
+	if !errors.As(err, new(gone)) {
+		t.Errorf("errors.As(%v, gone) = false", err)
 	}
 }
