@@ -3,7 +3,6 @@ package crier
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Code classifies an Error; the API maps each code to an HTTP status in one
@@ -69,25 +68,4 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return ""
-}
-
-// Within re-roots a path error: the field of an error raised on a part of
-// the input is named from the whole ("body" within "alert.info[0]" is
-// "alert.info[0].body"). Errors of other kinds are returned as they are.
-func Within(err error, root string) error {
-	if e := AsError(err); e != nil {
-		c := *e
-		switch {
-		case c.Field == "":
-			c.Field = root
-		case root == "":
-			c.Field = strings.TrimPrefix(c.Field, ".")
-		case strings.HasPrefix(c.Field, "["), strings.HasPrefix(c.Field, "."):
-			c.Field = root + c.Field
-		default:
-			c.Field = root + "." + c.Field
-		}
-		return &c
-	}
-	return err
 }

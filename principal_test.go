@@ -86,19 +86,3 @@ func TestCounts(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
-
-// TestWithin: an error of a part is named from the whole.
-func TestWithin(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ field, root, want string }{
-		{"body", "alert.info[0]", "alert.info[0].body"},
-		{"[2]", "tags", "tags[2]"},
-		{"", "area", "area"},
-		{".features[1]", "", "features[1]"},
-	} {
-		got := crier.AsError(crier.Within(crier.Invalid(c.field, "bad"), c.root))
-		if got == nil || got.Field != c.want || got.Code != crier.EINVALID {
-			t.Errorf("Within(%q, %q) = %+v, want field %q", c.field, c.root, got, c.want)
-		}
-	}
-}

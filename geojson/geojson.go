@@ -12,7 +12,6 @@ package geojson
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -135,7 +134,7 @@ func (r *reader) geometry(n *jsontree.Node, path string) (MultiPolygon, bool, er
 				return nil, false, fail(kp, "must be an array of numbers")
 			}
 			for j, it := range v.Items {
-				if _, err := number(it, kp+"["+strconv.Itoa(j)+"]"); err != nil {
+				if _, err := it.Float(kp + "[" + strconv.Itoa(j) + "]"); err != nil {
 					return nil, false, err
 				}
 			}
@@ -243,7 +242,7 @@ func position(n *jsontree.Node, path string) (Point, error) {
 	}
 	var v [3]float64
 	for i, it := range n.Items {
-		f, err := number(it, path+"["+strconv.Itoa(i)+"]")
+		f, err := it.Float(path + "[" + strconv.Itoa(i) + "]")
 		if err != nil {
 			return Point{}, err
 		}
@@ -258,18 +257,6 @@ func position(n *jsontree.Node, path string) (Point, error) {
 		return Point{}, fail(path+"[1]", "latitude %g is outside -90..90"+reproject, lat)
 	}
 	return Point{Lon: lon + 0, Lat: lat + 0}, nil // +0 turns -0 into 0
-}
-
-// Number reads a finite JSON number.
-func number(n *jsontree.Node, path string) (float64, error) {
-	if n.Kind != jsontree.Number {
-		return 0, fail(path, "must be a number, not %s", n.What())
-	}
-	f, err := strconv.ParseFloat(string(n.Num), 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, fail(path, "must be a finite number")
-	}
-	return f, nil
 }
 
 // Feature is one feature of a collection.

@@ -42,7 +42,7 @@ func (s *Service) parseExpr(ctx context.Context, tenantID int64, raw json.RawMes
 	opt.Root = field
 	e, err := parse(raw, opt)
 	if err != nil {
-		return nil, crier.Within(err, "")
+		return nil, err
 	}
 	if err := s.checkSlugs(ctx, tenantID, field, e); err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package segments
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,17 +207,6 @@ func (p *parser) slug(v *jsontree.Node, path string) (string, *crier.Error) {
 	return v.Str, nil
 }
 
-func (p *parser) number(v *jsontree.Node, path string) (float64, *crier.Error) {
-	if v.Kind != jsontree.Number {
-		return 0, p.fail(path, "must be a number, not %s", v.What())
-	}
-	f, err := strconv.ParseFloat(string(v.Num), 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, p.fail(path, "must be a finite number")
-	}
-	return f, nil
-}
-
 func (p *parser) circle(v *jsontree.Node, path string) (Circle, *crier.Error) {
 	if v.Kind != jsontree.Object {
 		return Circle{}, p.fail(path, `must be an object {"lat": .., "lon": .., "radius_m": ..}, not %s`, v.What())
@@ -239,9 +227,9 @@ func (p *parser) circle(v *jsontree.Node, path string) (Circle, *crier.Error) {
 		default:
 			return Circle{}, p.fail(kp, "unknown key; want lat, lon and radius_m")
 		}
-		f, err := p.number(m.Value, kp)
+		f, err := m.Value.Float(kp)
 		if err != nil {
-			return Circle{}, err
+			return Circle{}, crier.AsError(err)
 		}
 		*dst = f
 		seen[k] = true

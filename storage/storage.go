@@ -80,7 +80,7 @@ func (db *DB) Close() { db.Pool.Close() }
 // Ping checks that PostgreSQL answers; used by readiness checks.
 func (db *DB) Ping(ctx context.Context) error { return unavailable(db.Pool.Ping(ctx)) }
 
-func poolOf(p *pgxpool.Pool) pool { return pool{p: p} }
+func poolOf(p *pgxpool.Pool) pool { return pool{marked: marked{q: p}, p: p} }
 
 // notFound maps pgx.ErrNoRows to ErrNotFound, wrapping what was looked for.
 func notFound(err error, what string) error {

@@ -29,25 +29,38 @@ func unavailable(err error) error {
 	return err
 }
 
-// pool is the connection pool as storage's queries use it: every error
-// that says PostgreSQL is out of reach comes back as ErrUnavailable.
-type pool struct{ p *pgxpool.Pool }
+// querier is what pgx's pool and transactions share.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
 
-func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t, err := p.p.Exec(ctx, sql, args...)
+// marked runs queries on q, marking every error that says PostgreSQL is
+// out of reach as ErrUnavailable, the rows' and the row's too.
+type marked struct{ q querier }
+
+func (m marked) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	t, err := m.q.Exec(ctx, sql, args...)
 	return t, unavailable(err)
 }
 
-func (p pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r, err := p.p.Query(ctx, sql, args...)
+func (m marked) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r, err := m.q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return rows{r}, nil
 }
 
-func (p pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return row{p.p.QueryRow(ctx, sql, args...)}
+func (m marked) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return row{m.q.QueryRow(ctx, sql, args...)}
+}
+
+// pool is the connection pool as storage's queries use it.
+type pool struct {
+	marked
+	p *pgxpool.Pool
 }
 
 func (p pool) Begin(ctx context.Context) (pgx.Tx, error) {
@@ -71,23 +84,19 @@ type rows struct{ pgx.Rows }
 
 func (r rows) Err() error { return unavailable(r.Rows.Err()) }
 
+// tx is a transaction whose queries are marked like the pool's.
 type tx struct{ pgx.Tx }
 
 func (t tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	c, err := t.Tx.Exec(ctx, sql, args...)
-	return c, unavailable(err)
+	return marked{t.Tx}.Exec(ctx, sql, args...)
 }
 
 func (t tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r, err := t.Tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return rows{r}, nil
+	return marked{t.Tx}.Query(ctx, sql, args...)
 }
 
 func (t tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return row{t.Tx.QueryRow(ctx, sql, args...)}
+	return marked{t.Tx}.QueryRow(ctx, sql, args...)
 }
 
 func (t tx) Commit(ctx context.Context) error { return unavailable(t.Tx.Commit(ctx)) }

@@ -56,6 +56,28 @@ func (c Client) With(key string) Client {
 // marshalled; nothing when nil) and decodes a non-empty answer into out,
 // whatever its status, when out is not nil. It returns the status.
 func (c Client) Do(ctx context.Context, method, path string, body, out any) (int, error) {
+	status, raw, err := c.json(ctx, method, path, body)
+	if err != nil {
+		return status, err
+	}
+	return status, decode(method, path, raw, out)
+}
+
+// Call is Do for callers that want a 2xx: any other status is an error
+// quoting the answer.
+func (c Client) Call(ctx context.Context, method, path string, body, out any) error {
+	status, raw, err := c.json(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	if status < 200 || status > 299 {
+		return fmt.Errorf("%s %s: %d %s", method, path, status, raw)
+	}
+	return decode(method, path, raw, out)
+}
+
+// json sends body as JSON and returns the status and the raw answer.
+func (c Client) json(ctx context.Context, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -66,7 +88,7 @@ func (c Client) Do(ctx context.Context, method, path string, body, out any) (int
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			return 0, fmt.Errorf("%s %s: encode: %w", method, path, err)
+			return 0, nil, fmt.Errorf("%s %s: encode: %w", method, path, err)
 		}
 		rd = bytes.NewReader(buf)
 	}
@@ -75,32 +97,16 @@ func (c Client) Do(ctx context.Context, method, path string, body, out any) (int
 		h.Set("Content-Type", "application/json")
 	}
 	status, _, raw, err := c.send(ctx, method, path, h, rd)
-	if err != nil {
-		return status, err
-	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return status, fmt.Errorf("%s %s: decode %q: %w", method, path, raw, err)
-		}
-	}
-	return status, nil
+	return status, raw, err
 }
 
-// Call is Do for callers that want a 2xx: any other status is an error
-// quoting the answer.
-func (c Client) Call(ctx context.Context, method, path string, body, out any) error {
-	var raw json.RawMessage
-	status, err := c.Do(ctx, method, path, body, &raw)
-	if err != nil {
-		return err
+// decode reads a non-empty answer into out, when out is not nil.
+func decode(method, path string, raw []byte, out any) error {
+	if out == nil || len(raw) == 0 {
+		return nil
 	}
-	if status < 200 || status > 299 {
-		return fmt.Errorf("%s %s: %d %s", method, path, status, raw)
-	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: decode %q: %w", method, path, raw, err)
-		}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: decode %q: %w", method, path, raw, err)
 	}
 	return nil
 }

@@ -554,17 +554,19 @@ func (fx *fixture) killMidPage(dispatching *proc, id, killAt int64, rds testenv.
 	return k
 }
 
-// officialQueued returns how many tasks the official queue holds (none
-// before it exists).
-func officialQueued(t *testing.T, rds testenv.Redis) func() int {
+// queued returns how many tasks the named queues hold, whatever their
+// state (none in a queue not created yet).
+func queued(t *testing.T, rds testenv.Redis, queues ...string) func() int {
 	insp := asynq.NewInspector(rds.AsynqOpt())
 	t.Cleanup(func() { insp.Close() })
 	return func() int {
-		info, err := insp.GetQueueInfo("official")
-		if err != nil {
-			return 0 // not created yet
+		n := 0
+		for _, q := range queues {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				n += info.Size
+			}
 		}
-		return info.Size
+		return n
 	}
 }
 

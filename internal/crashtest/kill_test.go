@@ -156,7 +156,7 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	tokens := fx.seedDevices(devices, 4)
 	ctx := context.Background()
 	killAt := fx.deviceAt(devices * 3 / 10)
-	queued := officialQueued(t, rds)
+	queuedOfficial := queued(t, rds, "official")
 
 	apiProc := startCrier(t, "api", "api", fx.dbURL, rds.URL())
 	dispatching := startCrier(t, "worker-dispatching", "worker", fx.dbURL, rds.URL(), "-groups", "dispatch")
@@ -190,7 +190,7 @@ func TestResumedDispatchDoesNotRepeatFinishedSends(t *testing.T) {
 	// worker sends everything queued, those included.
 	worker := startCrier(t, "worker", "worker", fx.dbURL, rds.URL(), "-concurrency", "48")
 	testenv.Eventually(t, within, 20*time.Millisecond, func() error {
-		if n := queued(); n > 0 {
+		if n := queuedOfficial(); n > 0 {
 			return fmt.Errorf("%w: %d sends still queued", errNotDone, n)
 		}
 		return nil

@@ -84,7 +84,7 @@ func TestCancelSeenByOtherWorkers(t *testing.T) {
 
 	// Once no task of the post is left in any queue, no push of it can
 	// come any more.
-	sizes := queueSizes(t, rds)
+	sizes := queued(t, rds, "dispatch", "official", "community")
 	testenv.Eventually(t, within, 20*time.Millisecond, func() error {
 		if n := sizes(); n > 0 {
 			return fmt.Errorf("%d tasks still queued", n)
@@ -376,22 +376,6 @@ func (fx *fixture) slowDown(d time.Duration) map[string]bool {
 		fx.t.Fatal(err)
 	}
 	return tokens
-}
-
-// queueSizes returns how many tasks the dispatch and send queues hold,
-// whatever their state.
-func queueSizes(t *testing.T, rds testenv.Redis) func() int {
-	insp := asynq.NewInspector(rds.AsynqOpt())
-	t.Cleanup(func() { insp.Close() })
-	return func() int {
-		n := 0
-		for _, q := range []string{"dispatch", "official", "community"} {
-			if info, err := insp.GetQueueInfo(q); err == nil {
-				n += info.Size
-			}
-		}
-		return n
-	}
 }
 
 // scrape reads a crier process's /metrics.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -78,6 +79,18 @@ func (n *Node) Get(name string) *Node {
 		}
 	}
 	return nil
+}
+
+// Float reads the value as a finite number; refusals name path.
+func (n *Node) Float(path string) (float64, error) {
+	if n.Kind != Number {
+		return 0, crier.Invalid(path, "must be a number, not %s", n.What())
+	}
+	f, err := strconv.ParseFloat(string(n.Num), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, crier.Invalid(path, "must be a finite number")
+	}
+	return f, nil
 }
 
 // String renders the value as Google quotes it in "Invalid value" messages.
