@@ -3,6 +3,7 @@ package crier
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an Error; the API maps each code to an HTTP status in one
@@ -20,6 +21,7 @@ const (
 	EUNAVAILABLE  Code = "unavailable"            // a service crier needs is down: come back later
 	EDELIVERED    Code = "already_delivered"      // nothing is left to cancel
 	EUNAUTHORIZED Code = "unauthorized"           // no valid key
+	ETOOMANY      Code = "too_many_requests"      // over a rate limit: Error.RetryAfter says when to come back
 )
 
 // Error is the one error type of crier's rules and parsers: a code, the
@@ -29,6 +31,8 @@ type Error struct {
 	Code    Code
 	Field   string
 	Message string
+	// RetryAfter, for ETOOMANY and EUNAVAILABLE, is when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -116,3 +116,57 @@ func (p Principal) MayManageAreas() error {
 // they are; organisations see them rounded, so no club can probe who lives
 // where.
 func (p Principal) SeesExactCounts() bool { return p.IsMunicipality() }
+
+// MayManageKeys answers whether the principal may list, make and revoke
+// the tenant's API keys: the municipality's to hold, for itself, its
+// organisations and the app.
+func (p Principal) MayManageKeys() error {
+	if p.IsMunicipality() {
+		return nil
+	}
+	return Forbidden("", "only the municipality manages keys")
+}
+
+// MayRevokeKey answers whether the principal may revoke the key. Not the
+// key it speaks with: a key revoking itself would lock its system out by
+// one mistaken call; rotating is make a new key, switch to it, and revoke
+// the old one with the new.
+func (p Principal) MayRevokeKey(keyID int64) error {
+	if err := p.MayManageKeys(); err != nil {
+		return err
+	}
+	if keyID == p.KeyID {
+		return Errorf(ECONFLICT, "id", "this is the key the request came with: revoke it with another key")
+	}
+	return nil
+}
+
+// MayReadAudit answers whether the principal may read the tenant's audit
+// log.
+func (p Principal) MayReadAudit() error {
+	if p.IsMunicipality() {
+		return nil
+	}
+	return Forbidden("", "only the municipality reads the audit log")
+}
+
+// MayManageInterests answers whether the principal may change the tenant's
+// catalogue of interests and grant them to organisations.
+func (p Principal) MayManageInterests() error {
+	if p.IsMunicipality() {
+		return nil
+	}
+	return Forbidden("", "only the municipality manages the catalogue of interests")
+}
+
+// GeographyFloor is the finest geography the principal may target: the
+// smallest near radius in metres and the smallest polygon (or hole) area
+// in square metres, zero for no floor. Organisations target no finer than
+// 500 m and 0.5 km², so that no club can single out a few houses; the
+// municipality has no floor.
+func (p Principal) GeographyFloor() (minRadiusM, minAreaM2 float64) {
+	if p.IsOrganisation() {
+		return 500, 500_000
+	}
+	return 0, 0
+}

@@ -66,12 +66,14 @@ func TestAuthorisation(t *testing.T) {
 	}
 }
 
-// TestCounts: an organisation sees counts under ten as "<10".
+// TestCounts: an organisation sees counts under ten as "<10" and the
+// others rounded to tens; the municipality sees them as they are. A count
+// reads back as it was shown.
 func TestCounts(t *testing.T) {
 	t.Parallel()
 	var got []string
 	for _, p := range []crier.Principal{muni, club} {
-		for _, n := range []int{0, 9, 10, 412} {
+		for _, n := range []int{0, 9, 10, 14, 15, 412} {
 			var b strings.Builder
 			enc := json.NewEncoder(&b)
 			enc.SetEscapeHTML(false) // as the API writes
@@ -79,10 +81,36 @@ func TestCounts(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, strings.TrimSpace(b.String()))
+			var back crier.Count
+			if err := json.Unmarshal([]byte(b.String()), &back); err != nil || back != p.Count(n) {
+				t.Errorf("%s read back as %+v (%v), want %+v", b.String(), back, err, p.Count(n))
+			}
 		}
 	}
-	want := []string{"0", "9", "10", "412", `"<10"`, `"<10"`, "10", "412"}
+	want := []string{"0", "9", "10", "14", "15", "412", `"<10"`, `"<10"`, "10", "10", "20", "410"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestGeographyFloor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name           string
+		p              crier.Principal
+		radius, areaM2 float64
+	}{
+		{"organisation", club, 500, 500_000},
+		{"municipality", muni, 0, 0},
+		{"app", app, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, a := tt.p.GeographyFloor()
+			if diff := cmp.Diff([2]float64{tt.radius, tt.areaM2}, [2]float64{r, a}); diff != "" {
+				t.Errorf("GeographyFloor (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

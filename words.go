@@ -81,8 +81,9 @@ func CheckWord(field, s string, maxBytes int) error {
 }
 
 // Count is an audience or delivery count as a principal may see it: exact
-// for the municipality; for an organisation "<10" below ten, so that no
-// club can count the residents of one address.
+// for the municipality; for an organisation "<10" below ten and rounded to
+// tens above, so that no club can count the residents of one address, nor
+// tell two counts apart by one device.
 type Count struct {
 	N int
 	// Below10 hides N: it is shown as "<10".
@@ -97,12 +98,28 @@ func (c Count) MarshalJSON() ([]byte, error) {
 	return json.Marshal(c.N)
 }
 
+// UnmarshalJSON reads a number or "<10".
+func (c *Count) UnmarshalJSON(b []byte) error {
+	if string(b) == `"<10"` {
+		*c = Count{Below10: true}
+		return nil
+	}
+	c.Below10 = false
+	return json.Unmarshal(b, &c.N)
+}
+
+// PrivacyFloor is the smallest count an organisation sees as a number.
+const PrivacyFloor = 10
+
 // Count is n as the principal may see it.
 func (p Principal) Count(n int) Count {
-	if !p.SeesExactCounts() && n < 10 {
+	switch {
+	case p.SeesExactCounts():
+		return Count{N: n}
+	case n < PrivacyFloor:
 		return Count{Below10: true}
 	}
-	return Count{N: n}
+	return Count{N: (n + 5) / 10 * 10}
 }
 
 // Distinct is the words (tags, interests, slugs) in their order, each once.

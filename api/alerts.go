@@ -7,6 +7,7 @@ import (
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/cap"
 	"github.com/crier-push/crier/publish"
+	"github.com/crier-push/crier/storage"
 )
 
 // createAlert is POST /v1/alerts: CAP 1.2 (application/cap+xml,
@@ -27,6 +28,7 @@ func (s *Server) createAlert(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		s.audit(r, capEvent(r.URL.Query().Get("feed"), res))
 		writeCAPResult(w, res)
 		return nil
 	case "", "application/json":
@@ -38,6 +40,7 @@ func (s *Server) createAlert(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		s.audit(r, createdEvent(storage.AuditAlertCreated, b.Feed, "json", c))
 		writeJSON(w, createdStatus(c.New), postCreated(c))
 		return nil
 	}

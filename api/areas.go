@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/crier-push/crier/areas"
+	"github.com/crier-push/crier/storage"
 )
 
 // maxAreasBody bounds an area import: all 357 Norwegian municipalities,
@@ -28,6 +29,7 @@ func (s *Server) putAreas(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, storage.AreasImported(p.TenantID, in))
 	type areaJSON struct {
 		Slug     string `json:"slug"`
 		Name     string `json:"name"`

@@ -1,7 +1,10 @@
 package api
 
 import (
-	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,7 +12,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/crier-push/crier"
@@ -73,6 +75,22 @@ type Device struct {
 	Deactivated    string          `json:"deactivated_reason,omitempty"`
 }
 
+// DeviceSecretHeader carries an installation's device secret: PUT of a new
+// installation answers it once; every later request about the installation
+// sends it.
+const DeviceSecretHeader = "X-Device-Secret"
+
+// deviceCreated is a new installation as PUT answers it: the device and,
+// once, its secret.
+type deviceCreated struct {
+	Device
+	Secret string `json:"device_secret"`
+}
+
+// putDevice registers an installation (201, with its device secret) or,
+// with the secret, changes it (200). An installation registered before
+// device secrets is claimed by sending the token it holds: the answer then
+// carries its new secret.
 func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r.Context())
 	inst := r.PathValue("installation_id")
@@ -88,13 +106,28 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !created {
 		return err
 	}
-	if created {
+	var secret string
+	switch {
+	case created:
 		d = storage.Device{TenantID: p.TenantID, InstallationID: inst, Locale: "nb", TimeZone: "Europe/Oslo"}
 		if body.Provider == nil {
 			return crier.Invalid("provider", "is required for a new device: fcm or apns")
 		}
 		if body.Token == nil {
 			return crier.Invalid("token", "is required for a new device")
+		}
+	case d.SecretHash == nil:
+		if err := claim(d, body); err != nil {
+			return err
+		}
+	default:
+		if err := checkSecret(r, d); err != nil {
+			return err
+		}
+	}
+	if created || d.SecretHash == nil {
+		if secret, d.SecretHash, err = newDeviceSecret(); err != nil {
+			return err
 		}
 	}
 	if err := s.mergeDevice(r, &d, body); err != nil {
@@ -104,15 +137,54 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.deviceJSON(r, d)
-	if err != nil {
-		return err
-	}
+	out := deviceJSON(d)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
+	if secret != "" {
+		writeJSON(w, status, deviceCreated{Device: out, Secret: secret})
+		return nil
+	}
 	writeJSON(w, status, out)
+	return nil
+}
+
+// newDeviceSecret makes a device secret: 256 random bits, stored as their
+// SHA-256 (a slow hash buys nothing against a secret nobody can guess).
+func newDeviceSecret() (secret string, hash []byte, err error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", nil, fmt.Errorf("device secret: %w", err)
+	}
+	secret = "crier_dev_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	sum := sha256.Sum256([]byte(secret))
+	return secret, sum[:], nil
+}
+
+// checkSecret refuses a request about an installation without its device
+// secret: the app key alone, public as it is, only creates installations.
+func checkSecret(r *http.Request, d storage.Device) error {
+	got := r.Header.Get(DeviceSecretHeader)
+	if got == "" {
+		return crier.Errorf(crier.EUNAUTHORIZED, DeviceSecretHeader,
+			"this installation is registered: send its device secret (answered when it was registered)")
+	}
+	sum := sha256.Sum256([]byte(got))
+	if d.SecretHash == nil || subtle.ConstantTimeCompare(sum[:], d.SecretHash) != 1 {
+		return crier.Forbidden(DeviceSecretHeader, "not this installation's device secret")
+	}
+	return nil
+}
+
+// claim lets the app take over an installation registered before device
+// secrets: it proves it is that installation by sending the token stored
+// for it, which only the phone holds.
+func claim(d storage.Device, b deviceBody) error {
+	if b.Token == nil || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(*b.Token)), []byte(d.Token)) != 1 {
+		return crier.Errorf(crier.EUNAUTHORIZED, "token",
+			"this installation was registered before device secrets: claim it by sending the token it holds")
+	}
 	return nil
 }
 
@@ -121,7 +193,7 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) mergeDevice(r *http.Request, d *storage.Device, b deviceBody) error {
 	for _, step := range []func() error{
 		func() error { return mergeReach(d, b) },
-		func() error { return mergeProfile(d, b) },
+		func() error { return s.mergeProfile(r, d, b) },
 		func() error { return s.mergeChoices(r, d, b) },
 		func() error { return mergePlaces(d, b.Places) },
 		func() error { return mergeQuietHours(d, b.QuietHours) },
@@ -168,7 +240,7 @@ func mergeReach(d *storage.Device, b deviceBody) error {
 }
 
 // mergeProfile applies the locale, the time zone and the app's version.
-func mergeProfile(d *storage.Device, b deviceBody) error {
+func (s *Server) mergeProfile(r *http.Request, d *storage.Device, b deviceBody) error {
 	if b.Locale != nil {
 		if !crier.ValidLocale(*b.Locale) {
 			return crier.Invalid("locale", "must be a language tag such as nb, nn, en or en-GB, not %q", *b.Locale)
@@ -176,7 +248,11 @@ func mergeProfile(d *storage.Device, b deviceBody) error {
 		d.Locale = *b.Locale
 	}
 	if b.TimeZone != nil {
-		if _, err := time.LoadLocation(*b.TimeZone); err != nil || *b.TimeZone == "" || *b.TimeZone == "Local" {
+		ok, err := s.db.KnownTimeZone(r.Context(), *b.TimeZone)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return crier.Invalid("time_zone", "must be an IANA time zone such as Europe/Oslo, not %q", *b.TimeZone)
 		}
 		d.TimeZone = *b.TimeZone
@@ -193,24 +269,52 @@ func mergeProfile(d *storage.Device, b deviceBody) error {
 	return nil
 }
 
-// mergeChoices applies the follows, mutes, areas and interests.
+// mergeChoices applies the follows, mutes, areas and interests, resolving
+// the slugs in one query.
 func (s *Server) mergeChoices(r *http.Request, d *storage.Device, b deviceBody) error {
-	var err error
-	for _, c := range []struct {
-		field  string
-		slugs  *[]string
-		into   *[]int64
-		lookup func(ctx context.Context, tenantID int64, slugs []string) ([]int64, []string, error)
-	}{
-		{"follows", b.Follows, &d.Follows, s.db.FeedIDs},
-		{"mutes", b.Mutes, &d.Mutes, s.db.FeedIDs},
-		{"areas", b.Areas, &d.Areas, s.db.AreaIDs},
-	} {
+	choices := []struct {
+		field string
+		slugs *[]string
+		into  *[]int64
+		feed  bool
+	}{{"follows", b.Follows, &d.Follows, true}, {"mutes", b.Mutes, &d.Mutes, true}, {"areas", b.Areas, &d.Areas, false}}
+	var feeds, areas []string
+	for _, c := range choices {
 		if c.slugs == nil {
 			continue
 		}
-		if *c.into, err = s.resolve(r, c.field, *c.slugs, c.lookup); err != nil {
+		if err := checkSlugs(c.field, *c.slugs); err != nil {
 			return err
+		}
+		if c.feed {
+			feeds = append(feeds, *c.slugs...)
+		} else {
+			areas = append(areas, *c.slugs...)
+		}
+	}
+	feedIDs, areaIDs, err := s.db.SlugIDs(r.Context(), d.TenantID, crier.Distinct(feeds), crier.Distinct(areas))
+	if err != nil {
+		return err
+	}
+	for _, c := range choices {
+		if c.slugs == nil {
+			continue
+		}
+		ids := feedIDs
+		if !c.feed {
+			ids = areaIDs
+		}
+		var missing []string
+		*c.into = []int64{}
+		for _, sl := range crier.Distinct(*c.slugs) {
+			id, ok := ids[sl]
+			if !ok {
+				missing = append(missing, sl)
+			}
+			*c.into = append(*c.into, id)
+		}
+		if len(missing) > 0 {
+			return crier.Invalid(c.field, "unknown: %s", strings.Join(missing, ", "))
 		}
 	}
 	if b.Interests != nil {
@@ -295,45 +399,28 @@ func checkToken(provider crier.Provider, token string) error {
 	return nil
 }
 
-// resolve turns slugs into ids, a 400 naming the unknown ones.
-func (s *Server) resolve(r *http.Request, field string, slugs []string,
-	lookup func(ctx context.Context, tenantID int64, slugs []string) ([]int64, []string, error)) ([]int64, error) {
+// checkSlugs refuses too many choices or one that is not a slug.
+func checkSlugs(field string, slugs []string) error {
 	if len(slugs) > maxChoices {
-		return nil, crier.Invalid(field, "at most %d entries", maxChoices)
+		return crier.Invalid(field, "at most %d entries", maxChoices)
 	}
 	for i, sl := range slugs {
 		if !crier.ValidSlug(sl) {
-			return nil, crier.Invalid(fmt.Sprintf("%s[%d]", field, i), "must be a slug (a-z, 0-9, -), not %q", sl)
+			return crier.Invalid(fmt.Sprintf("%s[%d]", field, i), "must be a slug (a-z, 0-9, -), not %q", sl)
 		}
 	}
-	ids, missing, err := lookup(r.Context(), principal(r.Context()).TenantID, crier.Distinct(slugs))
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		return nil, crier.Invalid(field, "unknown: %s", strings.Join(missing, ", "))
-	}
-	return ids, nil
+	return nil
 }
 
-func (s *Server) deviceJSON(r *http.Request, d storage.Device) (Device, error) {
+func deviceJSON(d storage.Device) Device {
 	out := Device{InstallationID: d.InstallationID, Provider: d.Provider, Platform: d.Platform, Token: d.Token,
 		Locale: d.Locale, TimeZone: d.TimeZone, AppVersion: d.AppVersion, Interests: nonNil(d.Interests),
-		Places: nonNil(d.Places), Active: d.Active, Deactivated: d.DeactivatedReason}
-	var err error
-	if out.Follows, err = s.db.FeedSlugs(r.Context(), d.TenantID, d.Follows); err != nil {
-		return out, err
-	}
-	if out.Mutes, err = s.db.FeedSlugs(r.Context(), d.TenantID, d.Mutes); err != nil {
-		return out, err
-	}
-	if out.Areas, err = s.db.AreaSlugs(r.Context(), d.TenantID, d.Areas); err != nil {
-		return out, err
-	}
+		Places: nonNil(d.Places), Active: d.Active, Deactivated: d.DeactivatedReason,
+		Follows: nonNil(d.FollowSlugs), Mutes: nonNil(d.MuteSlugs), Areas: nonNil(d.AreaSlugs)}
 	if d.QuietStart != "" {
 		out.QuietHours = &QuietHours{Start: d.QuietStart, End: d.QuietEnd}
 	}
-	return out, nil
+	return out
 }
 
 func nonNil[T any](s []T) []T {
@@ -343,20 +430,34 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
+// ownDevice is the installation of the path, if the request carries its
+// device secret.
+func (s *Server) ownDevice(r *http.Request) (storage.Device, error) {
+	inst := r.PathValue("installation_id")
+	d, err := s.db.DeviceByInstallation(r.Context(), principal(r.Context()).TenantID, inst)
+	if err != nil {
+		return d, err
+	}
+	if d.SecretHash == nil {
+		return d, crier.Errorf(crier.EUNAUTHORIZED, DeviceSecretHeader,
+			"this installation was registered before device secrets: claim it with PUT and the token it holds")
+	}
+	return d, checkSecret(r, d)
+}
+
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.db.DeviceByInstallation(r.Context(), principal(r.Context()).TenantID, r.PathValue("installation_id"))
+	d, err := s.ownDevice(r)
 	if err != nil {
 		return err
 	}
-	out, err := s.deviceJSON(r, d)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, deviceJSON(d))
 	return nil
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.ownDevice(r); err != nil {
+		return err
+	}
 	if err := s.db.DeleteDevice(r.Context(), principal(r.Context()).TenantID, r.PathValue("installation_id")); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -131,3 +132,52 @@ func (e *env) feed(t *testing.T, pub crier.Publisher, slug, name string, mandato
 }
 
 var errDown = errors.New("down")
+
+// registered is PUT's answer for a new installation: the device and its
+// secret.
+type registered struct {
+	api.Device
+	Secret string `json:"device_secret"`
+}
+
+// dev makes a request about an installation with its device secret ("" for
+// none) and decodes the answer into out (if not nil).
+func (e *env) dev(method, inst, secret string, body, out any) int {
+	e.t.Helper()
+	h := http.Header{}
+	if secret != "" {
+		h.Set(api.DeviceSecretHeader, secret)
+	}
+	var raw string
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		raw = string(b)
+		h.Set("Content-Type", "application/json")
+	}
+	status, _, answer, err := apiclient.Client{Base: e.base, Key: e.AppKey}.Send(context.Background(), method, "/v1/devices/"+inst, h, raw)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if out != nil && len(answer) > 0 {
+		if err := json.Unmarshal(answer, out); err != nil {
+			e.t.Fatalf("%s %s: decode %q: %v", method, inst, answer, err)
+		}
+	}
+	return status
+}
+
+// register makes a new installation and returns its secret, or fails t.
+func (e *env) register(inst string, body any) string {
+	e.t.Helper()
+	var r registered
+	if code := e.dev("PUT", inst, "", body, &r); code != http.StatusCreated {
+		e.t.Fatalf("register %s: %d, want 201", inst, code)
+	}
+	if r.Secret == "" {
+		e.t.Fatalf("register %s: no device secret in the answer", inst)
+	}
+	return r.Secret
+}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/storage"
@@ -18,6 +21,8 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// RetryAfter is the Retry-After header of a 429 or 503.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -38,6 +43,7 @@ var statuses = map[crier.Code]int{
 	crier.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	crier.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	crier.EUNAUTHORIZED: http.StatusUnauthorized,
+	crier.ETOOMANY:      http.StatusTooManyRequests,
 }
 
 // sentinels gives storage's errors their codes; the message of a not-found
@@ -58,7 +64,7 @@ var sentinels = []struct {
 // known kind are 500s, logged here with their detail and answered without it.
 func classify(err error, log *slog.Logger) *Error {
 	if e := crier.AsError(err); e != nil {
-		return &Error{Status: statuses[e.Code], Code: string(e.Code), Field: e.Field, Message: e.Message}
+		return &Error{Status: statuses[e.Code], Code: string(e.Code), Field: e.Field, Message: e.Message, RetryAfter: e.RetryAfter}
 	}
 	for _, s := range sentinels {
 		if errors.Is(err, s.err) {
@@ -86,7 +92,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	e := classify(err, s.log)
-	if e.Status == http.StatusServiceUnavailable {
+	switch {
+	case e.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	case e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "5")
 	}
 	if e.Status == http.StatusUnauthorized {

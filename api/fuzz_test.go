@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/crier-push/crier/internal/testenv"
 	"github.com/crier-push/crier/storage"
 )
 
@@ -37,7 +38,8 @@ func FuzzDeviceBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s := &Server{}
+	// The time zone is looked up in the database's.
+	s := &Server{db: testenv.DB(f)}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var b deviceBody
 		if err := decodeBytes(body, &b); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/publish"
+	"github.com/crier-push/crier/storage"
 )
 
 func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
@@ -19,6 +20,7 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, createdEvent(storage.AuditPostCreated, b.Feed, "", c))
 	writeJSON(w, createdStatus(c.New), postCreated(c))
 	return nil
 }
@@ -56,16 +58,19 @@ type postJSON struct {
 	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	// State: accepted, dispatching, sending, done or cancelled.
-	State        crier.PostState             `json:"state"`
-	Audience     *int                        `json:"audience"`
-	Counts       map[crier.DeliveryState]int `json:"counts"`
-	Pending      int                         `json:"pending"`
-	SnapshotAt   *time.Time                  `json:"snapshot_at"`
-	DispatchedAt *time.Time                  `json:"dispatched_at"`
-	FirstSentAt  *time.Time                  `json:"first_sent_at"`
-	LastSentAt   *time.Time                  `json:"last_sent_at"`
-	SendRate     float64                     `json:"send_rate"`
-	Paused       []pausedJSON                `json:"paused,omitempty"`
+	State crier.PostState `json:"state"`
+	// The counts are as the principal may see them: rounded for an
+	// organisation (crier.Principal.Count), which sees no send rate either
+	// (with the first and last send's times it would give the exact count).
+	Audience     *crier.Count                        `json:"audience"`
+	Counts       map[crier.DeliveryState]crier.Count `json:"counts"`
+	Pending      crier.Count                         `json:"pending"`
+	SnapshotAt   *time.Time                          `json:"snapshot_at"`
+	DispatchedAt *time.Time                          `json:"dispatched_at"`
+	FirstSentAt  *time.Time                          `json:"first_sent_at"`
+	LastSentAt   *time.Time                          `json:"last_sent_at"`
+	SendRate     *float64                            `json:"send_rate,omitempty"`
+	Paused       []pausedJSON                        `json:"paused,omitempty"`
 }
 
 type pausedJSON struct {
@@ -92,15 +97,22 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	post, pr := st.Post, st.Progress
+	post, pr, p := st.Post, st.Progress, principal(r.Context())
 	out := postJSON{ID: post.ID, Feed: post.FeedSlug, Class: post.Class, Title: post.Title, Body: post.Body,
 		URL: post.URL, Data: post.Data, Tags: nonNil(post.Tags), ExternalID: post.ExternalID,
 		CollapseKey: post.CollapseKey, Target: post.Target, Segment: post.Segment, PublishAt: post.PublishAt,
-		ExpiresAt: post.ExpiresAt, CreatedAt: post.CreatedAt, State: st.State, Audience: post.Audience,
-		Counts: map[crier.DeliveryState]int{}, Pending: pr.Pending(), FirstSentAt: pr.FirstSentAt,
-		LastSentAt: pr.LastSentAt, SnapshotAt: post.SnapshotAt, DispatchedAt: post.DispatchedAt, SendRate: st.SendRate}
+		ExpiresAt: post.ExpiresAt, CreatedAt: post.CreatedAt, State: st.State,
+		Counts: map[crier.DeliveryState]crier.Count{}, Pending: p.Count(pr.Pending()), FirstSentAt: pr.FirstSentAt,
+		LastSentAt: pr.LastSentAt, SnapshotAt: post.SnapshotAt, DispatchedAt: post.DispatchedAt}
+	if post.Audience != nil {
+		a := p.Count(*post.Audience)
+		out.Audience = &a
+	}
+	if p.SeesExactCounts() {
+		out.SendRate = &st.SendRate
+	}
 	for _, state := range crier.DeliveryStates {
-		out.Counts[state] = pr.Counts[state]
+		out.Counts[state] = p.Count(pr.Counts[state])
 	}
 	for _, e := range st.Paused {
 		out.Paused = append(out.Paused, pausedJSON{Provider: e.Provider, Reason: e.Reason, Since: e.Since})
@@ -120,7 +132,8 @@ func (s *Server) cancelPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": crier.PostCancelled, "cancelled": n})
+	s.audit(r, storage.Event{Action: storage.AuditPostCancelled, Object: strconv.FormatInt(id, 10), Detail: map[string]any{"cancelled": n}})
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": crier.PostCancelled, "cancelled": principal(r.Context()).Count(n)})
 	return nil
 }
 

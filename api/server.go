@@ -28,6 +28,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready lists what /readyz checks, by name.
 	Ready map[string]Pinger
+	// RequestTimeout is the deadline of every request's context (limits.go);
+	// default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// Previews is how many audience previews run at once; one past it
+	// waits up to PreviewWait for a turn, then is answered 429 with
+	// Retry-After. Defaults DefaultPreviews and DefaultPreviewWait.
+	Previews    int
+	PreviewWait time.Duration
 }
 
 // Server serves the API.
@@ -37,6 +45,8 @@ type Server struct {
 	log *slog.Logger
 	cfg Config
 	mux *http.ServeMux
+	// previews holds a token for each preview running (limitPreviews).
+	previews chan struct{}
 }
 
 // New makes the API server over the database (devices, areas, keys) and the
@@ -45,10 +55,12 @@ func New(db *storage.DB, pub *publish.Service, cfg Config) (*Server, error) {
 	if db == nil || pub == nil {
 		return nil, errors.New("api: a database and a publishing service are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	s := &Server{db: db, pub: pub, log: cfg.Logger, cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{db: db, pub: pub, log: cfg.Logger, cfg: cfg, mux: http.NewServeMux(),
+		previews: make(chan struct{}, cfg.Previews)}
 	s.mux.Handle("PUT /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.putDevice))
 	s.mux.Handle("GET /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.getDevice))
 	s.mux.Handle("DELETE /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.deleteDevice))
@@ -56,9 +68,16 @@ func New(db *storage.DB, pub *publish.Service, cfg Config) (*Server, error) {
 	s.mux.Handle("GET /v1/posts/{id}", s.auth(crier.KeyPublisher, s.getPost))
 	s.mux.Handle("DELETE /v1/posts/{id}", s.auth(crier.KeyPublisher, s.cancelPost))
 	s.mux.Handle("POST /v1/alerts", s.auth(crier.KeyPublisher, s.createAlert))
-	s.mux.Handle("POST /v1/audience/preview", s.auth(crier.KeyPublisher, s.preview))
+	s.mux.Handle("POST /v1/audience/preview", s.limitPreviews(s.auth(crier.KeyPublisher, s.preview)))
 	s.mux.Handle("PUT /v1/areas", s.auth(crier.KeyPublisher, s.putAreas))
 	s.mux.Handle("GET /v1/areas", s.auth("", s.listAreas))
+	s.mux.Handle("GET /v1/interests", s.auth("", s.listInterests))
+	s.mux.Handle("PUT /v1/interests", s.auth(crier.KeyPublisher, s.putInterests))
+	s.mux.Handle("PUT /v1/publishers/{slug}/interests", s.auth(crier.KeyPublisher, s.putGrants))
+	s.mux.Handle("GET /v1/keys", s.auth(crier.KeyPublisher, s.listKeys))
+	s.mux.Handle("POST /v1/keys", s.auth(crier.KeyPublisher, s.createKey))
+	s.mux.Handle("DELETE /v1/keys/{id}", s.auth(crier.KeyPublisher, s.revokeKey))
+	s.mux.Handle("GET /v1/audit", s.auth(crier.KeyPublisher, s.getAudit))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -77,7 +96,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"})
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	r, cancel := s.withDeadline(r)
+	defer cancel()
+	s.mux.ServeHTTP(w, withRequestID(w, r))
 }
 
 type principalKey struct{}
@@ -112,21 +133,25 @@ func (s *Server) auth(kind crier.KeyKind, h func(http.ResponseWriter, *http.Requ
 	})
 }
 
+// ready is GET /readyz: {"status": "ok"} or, 503 with Retry-After,
+// {"status": "failing"}, with each dependency's "ok" or "failing" in
+// "checks".
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	status := map[string]string{}
-	code := http.StatusOK
+	status, code, checks := "ok", http.StatusOK, map[string]string{}
 	for name, p := range s.cfg.Ready {
+		checks[name] = "ok"
 		if err := p.Ping(ctx); err != nil {
-			status[name] = err.Error()
-			code = http.StatusServiceUnavailable
-		} else {
-			status[name] = "ok"
+			// The answer says what fails, never why: the error can name
+			// hosts, users and addresses.
+			s.log.Warn("readiness check failing", slog.String("dependency", name), slog.Any("error", err))
+			checks[name] = "failing"
+			status, code = "failing", http.StatusServiceUnavailable
 		}
 	}
 	if code != http.StatusOK {
 		w.Header().Set("Retry-After", "5")
 	}
-	writeJSON(w, code, status)
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/secrets"
 	"github.com/crier-push/crier/storage"
 )
 
@@ -243,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	b.tally.reset()
 
 	// crier: one api process and the worker processes.
-	procs, err := startCrier(ctx, cfg, work, b.dbURL, b.rds.url())
+	procs, err := startCrier(ctx, cfg, work, b.dbURL, b.rds.url(), b.secretKey)
 	if err != nil {
 		return nil, err
 	}
@@ -279,8 +280,11 @@ type run struct {
 	rds   *benchRedis
 	dbURL string
 	db    *storage.DB
-	emu   *emulator.Emulator
-	undo  []func() // what close undoes, in the order it was done
+	// secretKey is the run's own master key, which seals the tenants'
+	// credentials in its database and is given to the crier processes.
+	secretKey string
+	emu       *emulator.Emulator
+	undo      []func() // what close undoes, in the order it was done
 }
 
 func newRun(cfg Config) *run {
@@ -304,7 +308,12 @@ func (b *run) setUp(ctx context.Context, dir string) error {
 	}
 	b.dbURL = dbURL
 	b.undo = append(b.undo, dropDB)
-	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 8})
+	b.secretKey = secrets.NewKey()
+	key, err := secrets.ParseKey(b.secretKey)
+	if err != nil {
+		return err
+	}
+	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 8, Secrets: secrets.NewKeyring(key)})
 	if err != nil {
 		return err
 	}
@@ -783,6 +792,13 @@ func seedTenants(ctx context.Context, db *storage.DB, emu *emulator.Emulator, cf
 		if err != nil {
 			return out, err
 		}
+		catalogue := []storage.Interest{{Slug: AlertInterest}}
+		for _, it := range Interests {
+			catalogue = append(catalogue, storage.Interest{Slug: it})
+		}
+		if err := db.PutInterests(ctx, t.ID, catalogue); err != nil {
+			return out, err
+		}
 		var feeds []int64
 		for _, f := range []struct {
 			slug      string
@@ -911,10 +927,17 @@ func (p *crierProcs) stop() {
 	}
 }
 
-// startCrier starts `crier api` and cfg.Workers × `crier worker`.
-func startCrier(ctx context.Context, cfg Config, dir, dbURL, redisURL string) (*crierProcs, error) {
+// startCrier starts `crier api` and cfg.Workers × `crier worker`, with the
+// run's master key in place of any the environment holds.
+func startCrier(ctx context.Context, cfg Config, dir, dbURL, redisURL, secretKey string) (*crierProcs, error) {
 	p := &crierProcs{cmds: map[string]*exec.Cmd{}}
-	env := append(os.Environ(), "CRIER_DATABASE_URL="+dbURL, "CRIER_REDIS_URL="+redisURL, "CRIER_LOG_LEVEL=warn")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CRIER_SECRET_KEY") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "CRIER_DATABASE_URL="+dbURL, "CRIER_REDIS_URL="+redisURL, "CRIER_LOG_LEVEL=warn", "CRIER_SECRET_KEY="+secretKey)
 	start := func(name string, args ...string) (*exec.Cmd, *os.File, error) {
 		logf, err := os.Create(filepath.Join(dir, name+".log"))
 		if err != nil {
@@ -935,7 +958,7 @@ func startCrier(ctx context.Context, cfg Config, dir, dbURL, redisURL string) (*
 	for i := range cfg.Workers {
 		args := []string{"worker", "-concurrency", strconv.Itoa(cfg.Concurrency), "-migrate=false"}
 		if i == 0 && cfg.ProfileFile != "" {
-			args = append(args, "-metrics-addr", profileAddr)
+			args = append(args, "-metrics-addr", profileAddr, "-pprof")
 		}
 		if _, _, err := start(fmt.Sprintf("worker-%d", i+1), args...); err != nil {
 			p.stop()

@@ -23,5 +23,5 @@ func TestConfigValidate(t *testing.T) {
 // TestConfigDefaults: the zero fields get the named defaults.
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
-	configtest.Defaults(t, Config{Addr: DefaultAddr, Devices: DefaultDevices}, Config{}.WithDefaults(), "Out", "Logger")
+	configtest.Defaults(t, Config{Addr: DefaultAddr, Devices: DefaultDevices, KeyFile: DefaultKeyFile}, Config{}.WithDefaults(), "Out", "Logger")
 }

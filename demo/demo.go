@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/secrets"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
 )
@@ -37,18 +39,27 @@ type Config struct {
 	Devices     int    // default DefaultDevices
 	Out         io.Writer
 	Logger      *slog.Logger
+	// Secrets are the operator's master keys, if they configured any;
+	// without them the demo seals its credentials under the key in
+	// KeyFile, which it makes on its first run.
+	Secrets *secrets.Keyring
+	KeyFile string // default DefaultKeyFile
 }
 
 // Defaults of the Config.
 const (
 	DefaultAddr    = ":8080"
 	DefaultDevices = 300
+	// DefaultKeyFile is beside the emulator's state, in the git-ignored
+	// .crier directory.
+	DefaultKeyFile = ".crier/secret.key"
 )
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
 	c.Addr = cmp.Or(c.Addr, DefaultAddr)
 	c.Devices = cmp.Or(c.Devices, DefaultDevices)
+	c.KeyFile = cmp.Or(c.KeyFile, DefaultKeyFile)
 	if c.Out == nil {
 		c.Out = io.Discard
 	}
@@ -77,6 +88,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	out := cfg.Out
+	ring, ringFrom, err := cfg.keyring()
+	if err != nil {
+		return err
+	}
 
 	emu, err := emulator.New(emulator.Config{FCMAddr: "127.0.0.1:4010", APNsAddr: "127.0.0.1:4011"})
 	if err != nil {
@@ -87,7 +102,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer emu.Close()
 
-	db, err := storage.Open(ctx, storage.Config{URL: cfg.DatabaseURL, MaxConns: 4})
+	db, err := storage.Open(ctx, storage.Config{URL: cfg.DatabaseURL, MaxConns: 4, Secrets: ring})
 	if err != nil {
 		return err
 	}
@@ -101,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	srv, err := server.New(ctx, server.Config{DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL,
-		HTTPAddr: cfg.Addr, Concurrency: 50, Logger: cfg.Logger})
+		HTTPAddr: cfg.Addr, Concurrency: 50, Logger: cfg.Logger, Secrets: ring})
 	if err != nil {
 		return err
 	}
@@ -113,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 	base := "http://" + strings.Replace(srv.Addr(), "[::]", "localhost", 1)
 
 	c := client{base: base}
+	fmt.Fprintln(out, ringFrom)
 	fmt.Fprintf(out, "crier is up at %s; registering %d emulator devices through the API...\n", base, cfg.Devices)
 	if err := registerDevices(ctx, c, keys.app, cfg.Devices); err != nil {
 		return err
@@ -155,7 +171,8 @@ Send an alert to everyone within 1 km of Sandefjord torg, whatever they chose (m
 CAP 1.2 too, as application/cap+xml with ?feed=viktig):
   curl -s -X POST %[1]s/v1/alerts -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
     -d '{"feed": "viktig", "title": "Vannbrudd", "body": "Kok vannet før bruk.", "area": {"lat": 59.1312, "lon": 10.2167, "radius_m": 1000}}'
-Register a device (app key):
+Register a device (app key); the answer holds its device_secret, shown once: send it as
+X-Device-Secret to read, change or delete the installation:
   curl -s -X PUT %[1]s/v1/devices/my-phone -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
     -d '{"provider": "fcm", "token": "emu-ok-my-phone", "follows": ["fotball"], "interests": ["kultur"]}'
 Keys of this run: municipality %[2]s, organisation %[5]s, app %[6]s
@@ -169,6 +186,26 @@ Press Ctrl-C to stop.
 	case err := <-done:
 		return err
 	}
+}
+
+// keyring is the operator's master keys, or else those of the key file,
+// which is made if it is missing; it says which, for the demo to print.
+func (c Config) keyring() (*secrets.Keyring, string, error) {
+	if c.Secrets != nil {
+		return c.Secrets, fmt.Sprintf("credentials are sealed under your %v", c.Secrets), nil
+	}
+	made := "the"
+	if err := secrets.CreateKeyFile(c.KeyFile); err == nil {
+		made = "a new"
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, "", fmt.Errorf("demo master key: %w", err)
+	}
+	keys, err := secrets.ReadKeyFile(c.KeyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("demo master key: %w", err)
+	}
+	return secrets.NewKeyring(keys[0], keys[1:]...), fmt.Sprintf("credentials are sealed under %s master key in %s; "+
+		"other crier commands on this database need it: export CRIER_SECRET_KEY_FILE=%[2]s", made, c.KeyFile), nil
 }
 
 type demoKeys struct{ app, muni, org string }
@@ -235,7 +272,27 @@ func seed(ctx context.Context, db *storage.DB, emu *emulator.Emulator) (demoKeys
 	if _, err := areas.Import(ctx, db, t.ID, vestfold, areas.Options{SlugProperty: "kommunenavn", NameProperty: "kommunenavn"}); err != nil {
 		return keys, fmt.Errorf("import the Vestfold areas: %w", err)
 	}
+	// The catalogue of interests residents choose from and posts are
+	// tagged with; the football club may tag its posts with football.
+	var catalogue []storage.Interest
+	for _, it := range []struct{ slug, nb, en string }{
+		{"fotball", "Fotball", "Football"}, {"kultur", "Kultur", "Culture"}, {"friluft", "Friluftsliv", "Outdoor life"},
+		{"skole", "Skole", "School"}, {"eldre", "Eldre", "Seniors"}, {"beredskap", "Beredskap", "Emergency preparedness"},
+	} {
+		catalogue = append(catalogue, storage.Interest{Slug: it.slug, Names: map[string]string{"nb": it.nb, "en": it.en}})
+	}
+	if err := db.PutInterests(ctx, t.ID, catalogue); err != nil {
+		return keys, err
+	}
+	// The demo's installations register afresh on every run: only the app
+	// that registered one holds its device secret.
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND installation_id LIKE 'demo-%'`, t.ID); err != nil {
+		return keys, err
+	}
 	muni, org := pubs["kommunen"].ID, pubs["sandefjord-fotball"].ID
+	if _, err := db.GrantInterests(ctx, t.ID, org, []string{"fotball"}); err != nil {
+		return keys, err
+	}
 	if keys.app, err = db.NewAPIKey(ctx, t.ID, nil, "demo app"); err != nil {
 		return keys, err
 	}

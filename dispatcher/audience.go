@@ -10,7 +10,7 @@ import (
 // Audience compiles who a post is for (segments.Audience) for the
 // snapshot's statement.
 func Audience(p storage.Post) (storage.Audience, error) {
-	e, err := segments.Audience(segments.Post{Feed: p.FeedSlug, FeedMandatory: p.FeedMandatory, Tags: p.Tags}, p.Target, p.Segment)
+	e, err := segments.Audience(segments.Post{Feed: p.FeedSlug, FeedMandatory: p.FeedMandatory, Tags: p.Tags, Organisation: p.Organisation}, p.Target, p.Segment)
 	if err != nil {
 		return storage.Audience{}, fmt.Errorf("post %d: %w", p.ID, err)
 	}

@@ -1,7 +1,10 @@
 // Package dispatcher turns a published post into one send task per device:
 // it snapshots the post's audience into deliveries in one statement, then
 // pages the snapshot by device id and enqueues a task per delivery, keeping a
-// resume point so an interrupted dispatch loses and doubles nothing.
+// resume point so an interrupted dispatch loses and doubles nothing. Its
+// Reconciler queues again, from Postgres, the dispatches and sends that
+// Redis does not hold: a post stored while Redis was away, and everything
+// open after Redis lost its data.
 package dispatcher
 
 import (
@@ -34,6 +37,11 @@ type Holder interface {
 	Hold(ctx context.Context, postID int64) (release func(), err error)
 }
 
+// Generations names the life of Redis enqueues go to; *tasks.Marker is one.
+type Generations interface {
+	Generation(ctx context.Context) (string, error)
+}
+
 // Observer is told how dispatches went, for metrics; *metrics.Metrics is one.
 type Observer interface {
 	Dispatch(snapshot, total time.Duration, audience int)
@@ -54,6 +62,12 @@ type Config struct {
 	Observer Observer
 	// Holder, if set, holds routine sends while an emergency is dispatched.
 	Holder Holder
+	// Generations, if set, lets a dispatch notice between pages that Redis
+	// lost its data while it ran: it stops then (ErrRedisLost), and the
+	// reconciler's dispatch of the post carries on from its resume point,
+	// with checked sends. Without it, a dispatch would go on queueing
+	// unchecked sends beside the reconciler's.
+	Generations Generations
 }
 
 // Defaults of the Config.
@@ -103,6 +117,10 @@ func New(db *storage.DB, enq Enqueuer, cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{db: db, enq: enq, cfg: cfg}, nil
 }
 
+// ErrRedisLost: Redis lost its data while the dispatch ran, so sends it
+// queued before are gone; the reconciler queues the post again.
+var ErrRedisLost = errors.New("redis lost its data during the dispatch")
+
 // ProcessTask handles a post:dispatch task.
 func (d *Dispatcher) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	task, err := tasks.ParseDispatch(t.Payload())
@@ -122,6 +140,10 @@ func (d *Dispatcher) ProcessTask(ctx context.Context, t *asynq.Task) error {
 func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 	defer derrors.Wrap(&err, "dispatch post %d", postID)
 	start := time.Now()
+	gen, err := d.generation(ctx)
+	if err != nil {
+		return err
+	}
 	post, err := d.db.PostByID(ctx, postID)
 	if err != nil {
 		return err
@@ -160,6 +182,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := d.sameGeneration(ctx, gen); err != nil {
+			return err
+		}
 		if err := d.enqueuePage(ctx, post, page, false); err != nil {
 			return err
 		}
@@ -188,6 +213,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 		if len(page) == 0 {
 			break
 		}
+		if err := d.sameGeneration(ctx, gen); err != nil {
+			return err
+		}
 		if err := d.enqueuePage(ctx, post, page, resumed); err != nil {
 			return err
 		}
@@ -212,17 +240,38 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 	return nil
 }
 
+// generation is the life of Redis a dispatch starts in; "" without
+// Generations.
+func (d *Dispatcher) generation(ctx context.Context) (string, error) {
+	if d.cfg.Generations == nil {
+		return "", nil
+	}
+	return d.cfg.Generations.Generation(ctx)
+}
+
+// sameGeneration fails with ErrRedisLost if Redis is no longer in the life
+// gen the dispatch started in: one read per page of sends.
+func (d *Dispatcher) sameGeneration(ctx context.Context, gen string) error {
+	if d.cfg.Generations == nil {
+		return nil
+	}
+	now, err := d.cfg.Generations.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	if now != gen {
+		return ErrRedisLost
+	}
+	return nil
+}
+
 // dueAt turns a deferred delivery's due time, judged by the dispatcher's
 // clock (now), into the wall-clock time to give asynq. asynq keeps scheduled
 // tasks by whole seconds and forwards them once the second has begun, so
 // the time is rounded up: a push is never early for the quiet hours it
 // waited out.
 func dueAt(notBefore, now time.Time) time.Time {
-	at := time.Now().Add(notBefore.Sub(now))
-	if r := at.Truncate(time.Second); !r.Equal(at) {
-		at = r.Add(time.Second)
-	}
-	return at
+	return tasks.WholeSecondFrom(time.Now().Add(notBefore.Sub(now)))
 }
 
 // enqueuePage enqueues a send per delivery of the page, from several

@@ -10,8 +10,10 @@
 package geojson
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -71,6 +73,9 @@ type Options struct {
 	// if set, is added every position read.
 	MaxPositions int
 	Count        *int
+	// Scope names what MaxPositions bounds, in its error; default "the
+	// expression's geometries".
+	Scope string
 }
 
 // MaxDepth bounds the nesting of the JSON a geometry is read from.
@@ -214,12 +219,12 @@ func (r *reader) ring(n *jsontree.Node, path string) (Ring, error) {
 	}
 	ring := make(Ring, 0, len(n.Items))
 	for j, pn := range n.Items {
-		pp := path + "[" + strconv.Itoa(j) + "]"
 		*r.count++
 		if r.opt.MaxPositions > 0 && *r.count > r.opt.MaxPositions {
-			return nil, fail(pp, "more than %d positions in the expression's geometries", r.opt.MaxPositions)
+			return nil, fail(path+"["+strconv.Itoa(j)+"]", "more than %d positions in %s", r.opt.MaxPositions,
+				cmp.Or(r.opt.Scope, "the expression's geometries"))
 		}
-		pt, err := position(pn, pp)
+		pt, err := position(pn, path, j)
 		if err != nil {
 			return nil, err
 		}
@@ -236,14 +241,18 @@ func (r *reader) ring(n *jsontree.Node, path string) (Ring, error) {
 	return ring, nil
 }
 
-func position(n *jsontree.Node, path string) (Point, error) {
+// position reads position j of the ring at path. Paths are built only for
+// errors: a geometry has thousands of positions.
+func position(n *jsontree.Node, ring string, j int) (Point, error) {
+	at := func(sub string) string { return ring + "[" + strconv.Itoa(j) + "]" + sub }
 	if n.Kind != jsontree.Array || len(n.Items) < 2 || len(n.Items) > 3 {
-		return Point{}, fail(path, "must be a position [longitude, latitude] (or [longitude, latitude, altitude])")
+		return Point{}, fail(at(""), "must be a position [longitude, latitude] (or [longitude, latitude, altitude])")
 	}
 	var v [3]float64
 	for i, it := range n.Items {
-		f, err := it.Float(path + "[" + strconv.Itoa(i) + "]")
-		if err != nil {
+		f, err := it.Float("")
+		if err != nil { // again, to name it
+			_, err = it.Float(at("[" + strconv.Itoa(i) + "]"))
 			return Point{}, err
 		}
 		v[i] = f
@@ -251,12 +260,23 @@ func position(n *jsontree.Node, path string) (Point, error) {
 	lon, lat := v[0], v[1]
 	const reproject = "; projected coordinates such as UTM must be reprojected to WGS84 (EPSG:4326)"
 	if lon < -180 || lon > 180 {
-		return Point{}, fail(path+"[0]", "longitude %g is outside -180..180"+reproject, lon)
+		return Point{}, fail(at("[0]"), "longitude %g is outside -180..180"+reproject, lon)
 	}
 	if lat < -90 || lat > 90 {
-		return Point{}, fail(path+"[1]", "latitude %g is outside -90..90"+reproject, lat)
+		return Point{}, fail(at("[1]"), "latitude %g is outside -90..90"+reproject, lat)
 	}
-	return Point{Lon: lon + 0, Lat: lat + 0}, nil // +0 turns -0 into 0
+	return Point{Lon: flush(lon), Lat: flush(lat)}, nil
+}
+
+// flush reads -0 as 0, and magnitudes below 2^-400 degrees (1e-120; a
+// millimetre is 1e-8) as 0, so that no product of two coordinate
+// differences underflows: segments decides its geometric predicates
+// exactly, and quickly only for such numbers.
+func flush(f float64) float64 {
+	if math.Abs(f) < 0x1p-400 {
+		return 0
+	}
+	return f
 }
 
 // Feature is one feature of a collection.

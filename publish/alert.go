@@ -55,7 +55,7 @@ func (s *Service) CreateAlert(ctx context.Context, p crier.Principal, r AlertReq
 	if err != nil {
 		return Created{}, err
 	}
-	if post.Segment, err = s.parseExpr(ctx, p.TenantID, r.Area, "area", segments.Options{}, segments.ParseTarget); err != nil {
+	if _, post.Segment, err = s.parseExpr(ctx, p.TenantID, r.Area, "area", segments.Options{}, segments.ParseTarget); err != nil {
 		return Created{}, err
 	}
 	feed, err := s.Feed(ctx, p, r.Feed)

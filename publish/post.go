@@ -14,10 +14,12 @@ import (
 // Bounds on a post. The payload limit itself (4096 bytes at FCM and APNs) is
 // checked on the payloads the worker would build (payload.go).
 const (
-	MaxTitle      = 200
-	MaxBody       = 2000
-	MaxURL        = 2048
-	MaxTags       = 20
+	MaxTitle = 200
+	MaxBody  = 2000
+	MaxURL   = 2048
+	// MaxTags: a post is about a few interests, not a way to reach
+	// everyone interested in anything.
+	MaxTags       = 5
 	MaxDataKeys   = 32
 	MaxExternalID = 200
 	MaxCollapse   = 64
@@ -86,8 +88,6 @@ func checkContent(r PostRequest) error {
 		return crier.Invalid("external_id", "must be at most %d bytes", MaxExternalID)
 	case len(r.CollapseKey) > MaxCollapse:
 		return crier.Invalid("collapse_key", "must be at most %d bytes", MaxCollapse)
-	case len(r.Tags) > MaxTags:
-		return crier.Invalid("tags", "at most %d tags", MaxTags)
 	case len(r.Data) > MaxDataKeys:
 		return crier.Invalid("data", "at most %d keys", MaxDataKeys)
 	}
@@ -99,9 +99,6 @@ func checkContent(r PostRequest) error {
 	}
 	if r.URL != "" && !validLink(r.URL) {
 		return crier.Invalid("url", "must be an absolute http or https URL of at most %d bytes", MaxURL)
-	}
-	if err := crier.CheckTags("tags", r.Tags); err != nil {
-		return err
 	}
 	// In key order, so that the same body is always refused for the same
 	// key.

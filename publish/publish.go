@@ -31,6 +31,9 @@ type Config struct {
 	// time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// PreviewLimit limits each publisher's previews; default a LocalLimiter
+	// of DefaultPreviewsPerMinute.
+	PreviewLimit Limiter
 }
 
 // WithDefaults fills in the zero fields.
@@ -40,6 +43,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.PreviewLimit == nil {
+		c.PreviewLimit = NewLocalLimiter(DefaultPreviewsPerMinute, DefaultPreviewBurst)
 	}
 	return c
 }
@@ -99,29 +105,49 @@ func (s *Service) CreatePost(ctx context.Context, p crier.Principal, r PostReque
 	if err != nil {
 		return Created{}, err
 	}
-	if post.Target, post.Segment, err = s.targeting(ctx, p, r.Target, r.Segment); err != nil {
+	if err := s.checkTags(ctx, p, post.Tags); err != nil {
 		return Created{}, err
 	}
+	t, err := s.targeting(ctx, p, r.Target, r.Segment)
+	if err != nil {
+		return Created{}, err
+	}
+	post.Target, post.Segment = t.targetJSON, t.segmentJSON
 	return s.save(ctx, p, feed, post)
 }
 
-// save stores a post on its feed and enqueues its dispatch. A replayed
-// request re-enqueues a post that is still waiting: if the first enqueue
-// was lost, the retry mends it; otherwise the task id makes it a no-op.
+// save stores a post on its feed and enqueues its dispatch. The stored
+// post is the promise: once it is in Postgres the post is accepted, and if
+// its dispatch cannot be queued now (Redis away), the reconciler
+// (dispatcher.Reconciler) queues it when Redis is back, by
+// dispatch_enqueued_at still unset. A replayed request re-enqueues a post
+// that is still waiting, which mends a task Redis lost sooner than the
+// reconciler would; otherwise the task id makes it a no-op.
 func (s *Service) save(ctx context.Context, p crier.Principal, feed crier.Feed, post storage.Post) (Created, error) {
 	post.TenantID, post.FeedID, post.PublisherID = p.TenantID, feed.ID, p.PublisherID()
 	saved, created, err := s.db.CreatePost(ctx, post)
 	if err != nil {
 		return Created{}, err
 	}
-	if saved.State == crier.PostAccepted {
-		task, err := tasks.NewDispatch(saved.ID, saved.Class, saved.PublishAt)
-		if err != nil {
-			return Created{}, err
-		}
-		if _, err := s.enq.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return Created{}, fmt.Errorf("enqueue dispatch of post %d: %w: %w", saved.ID, storage.ErrUnavailable, err)
-		}
+	if saved.State != crier.PostAccepted {
+		return Created{Post: saved, New: created}, nil
+	}
+	task, err := tasks.NewDispatch(saved.ID, saved.Class, saved.PublishAt)
+	if err != nil {
+		return Created{}, err
+	}
+	// A Redis that does not answer must not hold the publisher's request
+	// for long: the post is kept either way.
+	const enqueueWait = 2 * time.Second
+	ectx, cancel := context.WithTimeout(ctx, enqueueWait)
+	_, err = s.enq.EnqueueContext(ectx, task)
+	cancel()
+	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
+		err = s.db.MarkDispatchEnqueued(ctx, saved.ID)
+	}
+	if err != nil {
+		s.cfg.Logger.Warn("post accepted; queueing its dispatch is left to the reconciler",
+			slog.Int64("post_id", saved.ID), slog.Any("error", err))
 	}
 	return Created{Post: saved, New: created}, nil
 }

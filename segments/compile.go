@@ -168,8 +168,12 @@ func (c *compiler) near(b *strings.Builder, ci Circle) {
 	centre := fmt.Sprintf("(SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)",
 		c.arg(ci.Lon, "float8"), c.arg(ci.Lat, "float8"))
 	r := c.arg(ci.RadiusM, "float8")
+	// The world box guard keeps a place off the globe (only SQL by hand
+	// stores one) from failing the cast to geography, and so the whole
+	// statement.
 	fmt.Fprintf(b, "((d.place_geom IS NOT NULL AND d.place_geom && %s"+
-		" AND ST_DWithin(d.place_geom::geography, %s, %s, false))"+
+		" AND CASE WHEN d.place_geom @ ST_MakeEnvelope(-180, -90, 180, 90, 4326)"+
+		" THEN ST_DWithin(d.place_geom::geography, %s, %s, false) ELSE false END)"+
 		" OR d.areas && ARRAY(SELECT s.id FROM areas s WHERE s.tenant_id = %s AND ST_DWithin(s.geom::geography, %s, %s, false)))",
 		env, centre, r, c.tenant, centre, r)
 }

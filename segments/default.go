@@ -18,6 +18,11 @@ type Post struct {
 	// Target is the optional geographic target (ParseTarget, Within, Near,
 	// Area): only devices located in it receive the post.
 	Target *Expr
+	// Organisation: an organisation posted it. Its audience is always
+	// inside its opt-ins, followers of the feed ∪ devices interested in one
+	// of the tags (a mandatory feed is the municipality's word, not the
+	// club's): a segment and a target only narrow that.
+	Organisation bool
 }
 
 // DefaultRule is DESIGN.md's default audience as an expression: followers
@@ -25,21 +30,9 @@ type Post struct {
 // if the feed is mandatory, narrowed to the devices located in the target
 // if there is one. Compile it like any other expression.
 func DefaultRule(p Post) *Expr {
-	var rule *Expr
-	if p.FeedMandatory {
-		rule = All()
-	} else {
-		feed := Feed(p.Feed)
-		if p.Feed == "" {
-			feed = &Expr{kind: kindFeedID, feedID: p.FeedID}
-		}
-		es := []*Expr{feed}
-		tags := slices.Clone(p.Tags)
-		slices.Sort(tags)
-		for _, t := range slices.Compact(tags) {
-			es = append(es, Interest(t))
-		}
-		rule = Or(es...)
+	rule := All()
+	if !p.FeedMandatory || p.Organisation {
+		rule = OptIns(p)
 	}
 	switch {
 	case p.Target == nil:
@@ -50,28 +43,59 @@ func DefaultRule(p Post) *Expr {
 	return And(rule, p.Target)
 }
 
+// OptIns is who asked for the post's feed or tags: followers of the feed ∪
+// devices interested in one of the tags.
+func OptIns(p Post) *Expr {
+	feed := Feed(p.Feed)
+	if p.Feed == "" {
+		feed = &Expr{kind: kindFeedID, feedID: p.FeedID}
+	}
+	es := []*Expr{feed}
+	tags := slices.Clone(p.Tags)
+	slices.Sort(tags)
+	for _, t := range slices.Compact(tags) {
+		es = append(es, Interest(t))
+	}
+	return Or(es...)
+}
+
 // Audience is who a post is for, from its stored target and segment
 // (normalised expressions, nil for none): the segment if it has one, else
-// the default rule; either narrowed by the target. The dispatcher's
+// the default rule; either narrowed by the target. An organisation's
+// segment narrows its opt-ins (OptIns) and never replaces them. The dispatcher's
 // snapshot and a publisher's preview both compile this, so a preview
 // counts what a dispatch would send.
 func Audience(p Post, target, segment []byte) (*Expr, error) {
+	var t, seg *Expr
+	var err error
 	if target != nil {
-		t, err := Parse(target, Options{Root: "target"})
-		if err != nil {
+		if t, err = Parse(target, Options{Root: "target"}); err != nil {
 			return nil, fmt.Errorf("stored target: %w", err)
 		}
-		p.Target = t
+	}
+	if segment != nil {
+		if seg, err = Parse(segment, Options{}); err != nil {
+			return nil, fmt.Errorf("stored segment: %w", err)
+		}
+	}
+	return AudienceOf(p, t, seg), nil
+}
+
+// AudienceOf is Audience of parsed expressions (nil for none): the target
+// given here replaces p.Target.
+func AudienceOf(p Post, target, segment *Expr) *Expr {
+	if target != nil {
+		p.Target = target
 	}
 	if segment == nil {
-		return DefaultRule(p), nil
+		return DefaultRule(p)
 	}
-	seg, err := Parse(segment, Options{})
-	if err != nil {
-		return nil, fmt.Errorf("stored segment: %w", err)
+	es := []*Expr{segment}
+	if p.Organisation {
+		es = []*Expr{OptIns(p), segment}
 	}
 	if p.Target != nil {
-		return And(seg, p.Target), nil
+		es = append(es, p.Target)
 	}
-	return seg, nil
+	return And(es...)
 }

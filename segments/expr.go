@@ -68,6 +68,19 @@ func (e *Expr) FeedSlugs() []string { return e.collect(KindFeed) }
 // duplicates.
 func (e *Expr) AreaSlugs() []string { return e.collect(KindArea) }
 
+// Places counts the geographic nodes (area, within, near) of the
+// expression.
+func (e *Expr) Places() int {
+	n := 0
+	e.walk(func(x *Expr) {
+		switch x.kind {
+		case KindArea, KindWithin, KindNear:
+			n++
+		}
+	})
+	return n
+}
+
 func (e *Expr) collect(k Kind) []string {
 	var out []string
 	e.walk(func(n *Expr) {

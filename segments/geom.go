@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"sort"
 
 	"github.com/crier-push/crier/geojson"
@@ -28,18 +27,21 @@ type Circle struct {
 
 // orient is the sign of the turn a→b→c: 1 left (counter-clockwise), -1
 // right, 0 collinear. It is exact: a floating-point filter decides the clear
-// cases and exact rational arithmetic the rest, so the predicates below agree
-// with GEOS's robust ones on every input.
+// cases and exact arithmetic the rest (orientExact), so the predicates below
+// agree with GEOS's robust ones on every input.
 func orient(a, b, c Point) int {
 	l := (b.Lon - a.Lon) * (c.Lat - a.Lat)
 	r := (b.Lat - a.Lat) * (c.Lon - a.Lon)
-	det := l - r
-	bound := 1e-14 * (math.Abs(l) + math.Abs(r))
-	switch {
-	case det > bound:
-		return 1
-	case det < -bound:
-		return -1
+	// Shewchuk's bound on the error of det (ccwerrboundA), which holds
+	// while the products are normal numbers.
+	if math.Abs(l) >= 0x1p-1000 && math.Abs(r) >= 0x1p-1000 {
+		det, bound := l-r, 3.3306690738754716e-16*(math.Abs(l)+math.Abs(r))
+		switch {
+		case det > bound:
+			return 1
+		case det < -bound:
+			return -1
+		}
 	}
 	// A point that is one of the segment's ends lies on its line: exactly,
 	// and common (a ring's neighbouring edges share a vertex), so it is
@@ -47,12 +49,30 @@ func orient(a, b, c Point) int {
 	if c == a || c == b || a == b {
 		return 0
 	}
-	rat := func(f float64) *big.Rat { return new(big.Rat).SetFloat64(f) }
-	bx := new(big.Rat).Sub(rat(b.Lon), rat(a.Lon))
-	cy := new(big.Rat).Sub(rat(c.Lat), rat(a.Lat))
-	by := new(big.Rat).Sub(rat(b.Lat), rat(a.Lat))
-	cx := new(big.Rat).Sub(rat(c.Lon), rat(a.Lon))
-	return new(big.Rat).Mul(bx, cy).Cmp(new(big.Rat).Mul(by, cx))
+	// A difference of floats is zero exactly when they are equal, and
+	// otherwise has the right sign; a product with a zero factor is zero. So
+	// when one product has a zero factor, the other's factors give the sign
+	// (common: edges along a meridian or a parallel).
+	switch dx, dy := b.Lon-a.Lon, b.Lat-a.Lat; {
+	case dx == 0 || c.Lat == a.Lat:
+		if dy == 0 || c.Lon == a.Lon {
+			return 0
+		}
+		return -sign(dy) * sign(c.Lon-a.Lon)
+	case dy == 0 || c.Lon == a.Lon:
+		return sign(dx) * sign(c.Lat-a.Lat)
+	}
+	return orientExact(a, b, c)
+}
+
+func sign(f float64) int {
+	switch {
+	case f > 0:
+		return 1
+	case f < 0:
+		return -1
+	}
+	return 0
 }
 
 // onSegment reports whether p lies on the closed segment a-b.
@@ -66,17 +86,6 @@ func onSegment(p, a, b Point) bool {
 // interior to both.
 func properCross(a0, a1, b0, b1 Point) bool {
 	return orient(a0, a1, b0)*orient(a0, a1, b1) < 0 && orient(b0, b1, a0)*orient(b0, b1, a1) < 0
-}
-
-// segmentsIntersect reports whether the closed segments share any point.
-func segmentsIntersect(a0, a1, b0, b1 Point) bool {
-	o1, o2 := orient(a0, a1, b0), orient(a0, a1, b1)
-	o3, o4 := orient(b0, b1, a0), orient(b0, b1, a1)
-	if o1*o2 < 0 && o3*o4 < 0 {
-		return true
-	}
-	return (o1 == 0 && onSegment(b0, a0, a1)) || (o2 == 0 && onSegment(b1, a0, a1)) ||
-		(o3 == 0 && onSegment(a0, b0, b1)) || (o4 == 0 && onSegment(a1, b0, b1))
 }
 
 type bbox struct{ minX, minY, maxX, maxY float64 }
@@ -259,99 +268,6 @@ func vertexCount(mp MultiPolygon) int {
 	return n
 }
 
-// validate checks what PostGIS needs of a target geometry and more: rings
-// are simple, no two rings touch or cross, holes lie inside their shell and
-// the polygons' interiors are disjoint. It returns the path suffix of the
-// offending ring (".coordinates[i][j]") and a message.
-func validate(mp MultiPolygon, multi bool) (string, string) {
-	ringPath := func(pi, ri int) string {
-		if multi {
-			return fmt.Sprintf(".coordinates[%d][%d]", pi, ri)
-		}
-		return fmt.Sprintf(".coordinates[%d]", ri)
-	}
-	type seg struct {
-		a, b   Point
-		box    bbox
-		pi, ri int
-		i, n   int // edge index in its ring, ring edge count
-	}
-	var segs []seg
-	for pi, poly := range mp {
-		for ri, ring := range poly {
-			if signedArea(ring) == 0 {
-				return ringPath(pi, ri), "ring encloses no area"
-			}
-			n := len(ring) - 1
-			for i := 0; i < n; i++ {
-				segs = append(segs, seg{ring[i], ring[i+1], segBox(ring[i], ring[i+1]), pi, ri, i, n})
-			}
-		}
-	}
-	// Sweep along x: only segments whose x-ranges overlap are compared.
-	sort.Slice(segs, func(i, j int) bool { return segs[i].box.minX < segs[j].box.minX })
-	for i := range segs {
-		s := segs[i]
-		for j := i + 1; j < len(segs) && segs[j].box.minX <= s.box.maxX; j++ {
-			t := segs[j]
-			if !s.box.overlaps(t.box) || !segmentsIntersect(s.a, s.b, t.a, t.b) {
-				continue
-			}
-			if s.pi == t.pi && s.ri == t.ri {
-				// Neighbours in a ring share one vertex; they may meet
-				// nowhere else, so no fold back along the same line.
-				next := (s.i+1)%s.n == t.i
-				prev := (t.i+1)%t.n == s.i
-				if (next || prev) && !(next && prev) {
-					var shared, sFar, tFar Point
-					if next {
-						shared, sFar, tFar = s.b, s.a, t.b
-					} else {
-						shared, sFar, tFar = s.a, s.b, t.a
-					}
-					if orient(sFar, shared, tFar) != 0 || !collinearFoldBack(sFar, shared, tFar) {
-						continue
-					}
-				}
-				p, r := ringPath(s.pi, s.ri), "ring intersects itself"
-				return p, r
-			}
-			if s.pi == t.pi {
-				return ringPath(s.pi, max(s.ri, t.ri)), "ring touches or crosses another ring of its polygon"
-			}
-			// Parts of a multipolygon may touch at points, as OGC allows
-			// (repaired municipal borders do), but not cross or share a
-			// stretch of border.
-			if properCross(s.a, s.b, t.a, t.b) || collinearOverlap(s.a, s.b, t.a, t.b) {
-				return ringPath(max(s.pi, t.pi), 0), "polygon crosses or shares a border with another polygon"
-			}
-		}
-	}
-	shapes := make([]*shape, len(mp))
-	for pi, poly := range mp {
-		shapes[pi] = prepare(MultiPolygon{poly})
-		shell := prepare(MultiPolygon{poly[:1]})
-		for ri := 1; ri < len(poly); ri++ {
-			if shell.locate(poly[ri][0]) != 1 {
-				return ringPath(pi, ri), "hole lies outside its shell"
-			}
-			for rj := 1; rj < len(poly); rj++ {
-				if rj != ri && prepare(MultiPolygon{Polygon{poly[rj]}}).locate(poly[ri][0]) == 1 {
-					return ringPath(pi, ri), "hole lies inside another hole"
-				}
-			}
-		}
-	}
-	for pi := range mp {
-		for pj := pi + 1; pj < len(mp); pj++ {
-			if interiorsIntersect(shapes[pi], shapes[pj]) {
-				return ringPath(pj, 0), "polygon overlaps another polygon"
-			}
-		}
-	}
-	return "", ""
-}
-
 // collinearOverlap reports whether two segments share a stretch of positive
 // length.
 func collinearOverlap(a0, a1, b0, b1 Point) bool {
@@ -366,12 +282,6 @@ func collinearOverlap(a0, a1, b0, b1 Point) bool {
 	lo := math.Max(math.Min(key(a0), key(a1)), math.Min(key(b0), key(b1)))
 	hi := math.Min(math.Max(key(a0), key(a1)), math.Max(key(b0), key(b1)))
 	return lo < hi
-}
-
-// collinearFoldBack reports whether, with a, m, c collinear, the path a→m→c
-// turns back on itself (c lies on the same side of m as a).
-func collinearFoldBack(a, m, c Point) bool {
-	return (a.Lon-m.Lon)*(c.Lon-m.Lon)+(a.Lat-m.Lat)*(c.Lat-m.Lat) > 0
 }
 
 // WKB: the compiler hands geometries to PostGIS as well-known binary, so the

@@ -2,6 +2,7 @@ package segments
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,6 +71,39 @@ func TestOrientExact(t *testing.T) {
 	}
 	if got := orient(Point{Lon: 0, Lat: 0}, Point{Lon: 1, Lat: 0}, Point{Lon: 0.5, Lat: math.SmallestNonzeroFloat64}); got != 1 {
 		t.Errorf("orient of a point a denormal above the line = %d, want 1", got)
+	}
+}
+
+// TestOrientAgainstRationals holds orient's filter and expansions to
+// rational arithmetic on points that are nearly or exactly collinear, at
+// every scale down to the subnormal.
+func TestOrientAgainstRationals(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 5))
+	ulps := func(f float64, n int) float64 {
+		for range n {
+			f = math.Nextafter(f, math.Inf(1))
+		}
+		for range -n {
+			f = math.Nextafter(f, math.Inf(-1))
+		}
+		return f
+	}
+	for i := range 5_000 {
+		scale := []float64{1, 10, 100}[r.IntN(3)]
+		if i%8 == 0 { // rarely: rationals of a thousand bits are slow
+			scale = math.Pow(10, -float64(r.IntN(330)))
+		}
+		a := Point{Lon: (r.Float64()*2 - 1) * scale, Lat: (r.Float64()*2 - 1) * scale}
+		b := Point{Lon: (r.Float64()*2 - 1) * scale, Lat: (r.Float64()*2 - 1) * scale}
+		k := r.Float64() * 2
+		c := Point{Lon: a.Lon + k*(b.Lon-a.Lon), Lat: a.Lat + k*(b.Lat-a.Lat)}
+		c = Point{Lon: ulps(c.Lon, r.IntN(5)-2), Lat: ulps(c.Lat, r.IntN(5)-2)}
+		for _, p := range [][3]Point{{a, b, c}, {c, a, b}, {b, c, a}} {
+			if got, want := orient(p[0], p[1], p[2]), orientRat(p[0], p[1], p[2]); got != want {
+				t.Fatalf("orient(%v, %v, %v) = %d, exactly %d", p[0], p[1], p[2], got, want)
+			}
+		}
 	}
 }
 

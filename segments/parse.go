@@ -18,16 +18,48 @@ type Options struct {
 	// for Parse and "target" for ParseTarget.
 	Root string
 	// Principal, if set, is who asks: the nodes it may not use are refused
-	// (crier.Principal.MayUseSegmentNode), and an organisation may name in
-	// feed only the feeds in OwnFeeds. Stored expressions are read without.
+	// (crier.Principal.MayUseSegmentNode), an organisation may name in feed
+	// only the feeds in OwnFeeds, and geography finer than the principal's
+	// floor (crier.Principal.GeographyFloor) is refused: a near radius
+	// below its radius, a within polygon or a hole of one smaller than its
+	// area. Stored expressions are read without.
 	Principal *crier.Principal
 	OwnFeeds  []string
+	// Budget, if set, is the geometry positions the request may still
+	// spend, shared by every expression parsed with it: parse a post's
+	// target and segment with one Budget and they hold MaxVertices
+	// positions between them. Without one, an expression has MaxVertices
+	// of its own.
+	Budget *Budget
 }
+
+// Budget is the geometry positions one request may spend across its
+// expressions. The zero value allows MaxVertices; it is not safe for
+// concurrent use.
+type Budget struct {
+	// Max is the positions allowed in all; zero means MaxVertices.
+	Max  int
+	used int
+}
+
+// Remaining is how many positions are left.
+func (b *Budget) Remaining() int { return max(0, b.max()-b.used) }
+
+func (b *Budget) max() int { return cmp.Or(b.Max, MaxVertices) }
 
 type parser struct {
 	opt      Options
 	leaves   int
 	vertices int
+}
+
+// floor is the finest geography the principal may target: a near radius
+// in metres and a polygon area in square metres, zero for no floor.
+func (p *parser) floor() (radiusM, areaM2 float64) {
+	if p.opt.Principal == nil {
+		return 0, 0
+	}
+	return p.opt.Principal.GeographyFloor()
 }
 
 func (p *parser) fail(path, format string, args ...any) *crier.Error {
@@ -242,6 +274,9 @@ func (p *parser) circle(v *jsontree.Node, path string) (Circle, *crier.Error) {
 	if err := checkCircle(c, path); err != nil {
 		return Circle{}, err
 	}
+	if r, _ := p.floor(); c.RadiusM < r {
+		return Circle{}, p.fail(path+".radius_m", "organisations may not target a circle smaller than %g m", r)
+	}
 	return c, nil
 }
 
@@ -259,14 +294,56 @@ func checkCircle(c Circle, path string) *crier.Error {
 }
 
 func (p *parser) geometry(v *jsontree.Node, path string) (MultiPolygon, bool, *crier.Error) {
-	mp, polygon, err := geojson.ReadGeometry(v, path, geojson.Options{MaxPositions: MaxVertices, Count: &p.vertices})
+	limit := geojson.Options{MaxPositions: MaxVertices, Count: &p.vertices}
+	if b := p.opt.Budget; b != nil {
+		limit = geojson.Options{MaxPositions: b.max(), Count: &b.used, Scope: "the request's geometries"}
+	}
+	mp, polygon, err := geojson.ReadGeometry(v, path, limit)
 	if err != nil {
 		return nil, false, crier.AsError(err)
 	}
 	if sub, msg := validate(mp, !polygon); msg != "" {
 		return nil, false, p.fail(path+sub, "%s", msg)
 	}
+	if err := p.coarse(mp, polygon, path); err != nil {
+		return nil, false, err
+	}
 	return mp, polygon, nil
+}
+
+// coarse refuses a valid geometry with a polygon, or a hole, smaller than
+// the principal's floor: a small hole in a large polygon singles out a
+// small area as surely as a small polygon does (by not, or by and with the
+// polygon's shell).
+func (p *parser) coarse(mp MultiPolygon, polygon bool, path string) *crier.Error {
+	_, floor := p.floor()
+	if floor <= 0 {
+		return nil
+	}
+	for pi, poly := range mp {
+		pp := path + ".coordinates"
+		if !polygon {
+			pp += "[" + strconv.Itoa(pi) + "]"
+		}
+		if a := polygonArea(poly); a < floor {
+			return p.fail(pp, "organisations may not target an area smaller than %s; this polygon covers %s", areaText(floor), areaText(a))
+		}
+		for ri := 1; ri < len(poly); ri++ {
+			if a := ringArea(poly[ri]); a < floor {
+				return p.fail(pp+"["+strconv.Itoa(ri)+"]", "organisations may not cut out a hole smaller than %s; this one covers %s", areaText(floor), areaText(a))
+			}
+		}
+	}
+	return nil
+}
+
+// areaText is an area in square metres for a message: in km² from a
+// hundredth of one, else in m².
+func areaText(m2 float64) string {
+	if m2 >= 10_000 {
+		return strconv.FormatFloat(m2/1e6, 'g', 3, 64) + " km²"
+	}
+	return strconv.FormatFloat(m2, 'f', 0, 64) + " m²"
 }
 
 // ParseTarget reads a post's geographic target, one of

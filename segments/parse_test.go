@@ -246,3 +246,123 @@ func sin(a float64) float64 { return math.Sin(a) }
 // one.
 var orgPrincipal = &crier.Principal{TenantID: 1, Kind: crier.KeyPublisher,
 	Publisher: &crier.Publisher{ID: 7, TenantID: 1, Slug: "klubb", Role: crier.RoleOrganisation}}
+
+// polygon is a GeoJSON Polygon of rings.
+func polygon(rings ...segments.Ring) string { return polygonJSON(segments.Polygon(rings)) }
+
+// TestGeographyFloor: an organisation targets no finer than 500 m and
+// 0.5 km², in a segment or a target, and no hole finer either; the
+// municipality and stored expressions have no floor.
+func TestGeographyFloor(t *testing.T) {
+	t.Parallel()
+	muni := &crier.Principal{TenantID: 1, Kind: crier.KeyPublisher,
+		Publisher: &crier.Publisher{ID: 1, TenantID: 1, Slug: "kommune", Role: crier.RoleMunicipality}}
+	var (
+		small   = box(10.2, 59.1, 0.0122, 0.0063)       // 0.491 km²
+		large   = box(10.2, 59.1, 0.0125, 0.0065)       // 0.519 km²
+		big     = box(10.2, 59.1, 0.1, 0.05)            // 31.9 km²
+		tiny    = box(10.21, 59.11, 0.001, 0.001)       // 6,382 m²
+		rim     = box(10.1998, 59.0998, 0.1004, 0.0504) // around big, 0.384 km² more
+		refused = func(field, msg string) *crier.Error {
+			return &crier.Error{Code: crier.EINVALID, Field: field, Message: msg}
+		}
+	)
+	const (
+		circle = "organisations may not target a circle smaller than 500 m"
+		hole   = "organisations may not cut out a hole smaller than 0.5 km²; this one covers "
+		area   = "organisations may not target an area smaller than 0.5 km²; this polygon covers "
+	)
+	tests := []struct {
+		name      string
+		target    bool // ParseTarget, else Parse
+		in        string
+		principal *crier.Principal
+		want      *crier.Error
+	}{
+		{"circle of 500 m", false, `{"near":{"lat":59.13,"lon":10.22,"radius_m":500}}`, orgPrincipal, nil},
+		{"circle of 499.9 m", false, `{"and":[{"feed":"mine"},{"near":{"lat":59.13,"lon":10.22,"radius_m":499.9}}]}`, orgPrincipal,
+			refused("segment.and[1].near.radius_m", circle)},
+		{"target circle of 100 m", true, `{"lat":59.13,"lon":10.22,"radius_m":100}`, orgPrincipal, refused("target.radius_m", circle)},
+		{"municipality's circle of 1 m", false, `{"near":{"lat":59.13,"lon":10.22,"radius_m":1}}`, muni, nil},
+		{"stored circle of 1 m", false, `{"near":{"lat":59.13,"lon":10.22,"radius_m":1}}`, nil, nil},
+		{"polygon of 0.519 km²", false, `{"within":` + polygon(large) + `}`, orgPrincipal, nil},
+		{"polygon of 0.491 km²", false, `{"within":` + polygon(small) + `}`, orgPrincipal,
+			refused("segment.within.coordinates", area+"0.491 km²")},
+		{"target polygon of 6382 m²", true, polygon(tiny), orgPrincipal, refused("target.coordinates", area+"6382 m²")},
+		{"municipality's polygon of 6382 m²", true, polygon(tiny), muni, nil},
+		{"stored polygon of 6382 m²", false, `{"within":` + polygon(tiny) + `}`, nil, nil},
+		{"small hole in a big polygon", false, `{"not":{"within":` + polygon(big, tiny) + `}}`, orgPrincipal,
+			refused("segment.not.within.coordinates[1]", hole+"6382 m²")},
+		{"big hole leaving a thin rim", false, `{"within":` + polygon(rim, big) + `}`, orgPrincipal,
+			refused("segment.within.coordinates", area+"0.384 km²")},
+		{"big hole leaving a thin rim, the municipality's", false, `{"within":` + polygon(rim, big) + `}`, muni, nil},
+		{"multipolygon with a small part", true, multiJSON(segments.MultiPolygon{{big}, {box(10.4, 59.1, 0.001, 0.001)}}), orgPrincipal,
+			refused("target.coordinates[1]", area+"6384 m²")},
+		{"multipolygon with a small hole", true, multiJSON(segments.MultiPolygon{{box(11, 59.1, 0.0125, 0.0065)}, {big, tiny}}), orgPrincipal,
+			refused("target.coordinates[1][1]", hole+"6382 m²")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			parse := segments.Parse
+			if tt.target {
+				parse = segments.ParseTarget
+			}
+			_, err := parse([]byte(tt.in), segments.Options{Principal: tt.principal, OwnFeeds: []string{"mine"}})
+			if diff := cmp.Diff(tt.want, crier.AsError(err)); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// ring is a GeoJSON Polygon of one ring of n positions.
+func ring(n int) string {
+	return strings.TrimSuffix(strings.TrimPrefix(bigRing(n), `{"within":`), `}`)
+}
+
+// TestBudget: a post's target and segment parsed against one Budget hold
+// MaxVertices positions between them, and the refusal names the position
+// that ran over.
+func TestBudget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		budget        func() *segments.Budget // nil for none
+		target, seg   int                     // positions, 0 for none
+		wantErr       *crier.Error
+		wantRemaining int
+	}{
+		{"each its own", nil, 6000, 6000, nil, 0},
+		{"shared, within", func() *segments.Budget { return new(segments.Budget) }, 6000, 4000, nil, 0},
+		{"shared, over", func() *segments.Budget { return new(segments.Budget) }, 6000, 5000,
+			&crier.Error{Code: crier.EINVALID, Field: "segment.within.coordinates[0][4000]", Message: "more than 10000 positions in the request's geometries"}, 0},
+		{"shared, spent on the target", func() *segments.Budget { return &segments.Budget{Max: 100} }, 101, 0,
+			&crier.Error{Code: crier.EINVALID, Field: "target.coordinates[0][100]", Message: "more than 100 positions in the request's geometries"}, 0},
+		{"shared, some left", func() *segments.Budget { return &segments.Budget{Max: 500} }, 100, 100, nil, 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opt := segments.Options{}
+			if tt.budget != nil {
+				opt.Budget = tt.budget()
+			}
+			var err error
+			if tt.target > 0 {
+				_, err = segments.ParseTarget([]byte(ring(tt.target)), opt)
+			}
+			if err == nil && tt.seg > 0 {
+				_, err = segments.Parse([]byte(bigRing(tt.seg)), opt)
+			}
+			if diff := cmp.Diff(tt.wantErr, crier.AsError(err)); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if opt.Budget != nil && tt.wantErr == nil {
+				if got := opt.Budget.Remaining(); got != tt.wantRemaining {
+					t.Errorf("Remaining() = %d, want %d", got, tt.wantRemaining)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/internal/configtest"
 	"github.com/crier-push/crier/server"
 )
@@ -34,6 +35,9 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	want := server.Config{API: true, Worker: true, HTTPAddr: server.DefaultHTTPAddr, Concurrency: server.DefaultConcurrency,
 		QueueServers: server.DefaultQueueServers, Dispatches: server.DefaultDispatches,
-		ShutdownTimeout: server.DefaultShutdownTimeout, Groups: []string{"urgent", "dispatch", "routine"}}
+		ShutdownTimeout: server.DefaultShutdownTimeout, Groups: []string{"urgent", "dispatch", "routine"},
+		ReadHeaderTimeout: server.DefaultReadHeaderTimeout, ReadTimeout: server.DefaultReadTimeout,
+		WriteTimeout: server.DefaultWriteTimeout, IdleTimeout: server.DefaultIdleTimeout, MaxHeaderBytes: server.DefaultMaxHeaderBytes,
+		RequestTimeout: api.DefaultRequestTimeout, StatementTimeout: server.DefaultStatementTimeout, Previews: api.DefaultPreviews}
 	configtest.Defaults(t, want, server.Config{}.WithDefaults(), "Logger")
 }

@@ -74,7 +74,7 @@ func TestPostReachesFollowers(t *testing.T) {
 	if code := s.do("POST", "/v1/posts", s.OrgKey, post, &created); code != http.StatusAccepted {
 		t.Fatalf("POST /v1/posts: %d", code)
 	}
-	st := s.waitDone(s.OrgKey, created.ID)
+	st := s.waitDone(s.MuniKey, created.ID)
 
 	wantCounts := map[string]int{"pending": 0, "sent": 4, "failed": 0, "dead_token": 1, "deferred": 0,
 		"skipped": 0, "cancelled": 0, "expired": 0}
@@ -173,7 +173,7 @@ func TestPostReachesFollowers(t *testing.T) {
 	if code := s.do("POST", "/v1/posts", s.OrgKey, post, &second); code != http.StatusAccepted {
 		t.Fatalf("second post: %d", code)
 	}
-	if st := s.waitDone(s.OrgKey, second.ID); st.Counts["sent"] != 4 || *st.Audience != 4 {
+	if st := s.waitDone(s.MuniKey, second.ID); st.Counts["sent"] != 4 || *st.Audience != 4 {
 		t.Errorf("second post: audience %v counts %v, want 4 sent", *st.Audience, st.Counts)
 	}
 }

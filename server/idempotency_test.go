@@ -81,7 +81,7 @@ func TestAPIIdempotency(t *testing.T) {
 	if first.Duplicate || !again.Duplicate || again.ID != first.ID || again.StatusURL != first.StatusURL {
 		t.Errorf("first %+v, replay %+v: want the same post, the replay a duplicate", first, again)
 	}
-	st := s.waitDone(s.OrgKey, first.ID)
+	st := s.waitDone(s.MuniKey, first.ID)
 	if st.Counts["sent"] != len(followers) {
 		t.Errorf("counts %v, want %d sent", st.Counts, len(followers))
 	}
@@ -142,7 +142,7 @@ func TestAPIIdempotency(t *testing.T) {
 	if id == first.ID {
 		t.Fatalf("a new external id gave the old post %d", id)
 	}
-	st = s.waitDone(s.OrgKey, id)
+	st = s.waitDone(s.MuniKey, id)
 	if st.Counts["sent"] != len(followers) || *st.Audience != len(followers) {
 		t.Errorf("audience %v, counts %v; want %d sent", *st.Audience, st.Counts, len(followers))
 	}

@@ -51,7 +51,7 @@ func TestGracefulShutdown(t *testing.T) {
 	rds := testenv.StartRedis(t)
 	emu := testenv.StartEmulator(t, emulator.Config{})
 	srv, err := server.New(ctx, server.Config{DatabaseURL: dbURL, RedisURL: rds.URL(), HTTPAddr: "127.0.0.1:0",
-		Concurrency: 10, ShutdownTimeout: 10 * time.Second})
+		Concurrency: 10, ShutdownTimeout: 10 * time.Second, Secrets: testenv.Secrets()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -301,7 +301,7 @@ func TestCancelDeliveredPostConflicts(t *testing.T) {
 	s.register("dead", map[string]any{"provider": "fcm", "token": emulator.FCMToken(emulator.Behaviour{Kind: emulator.Unregistered}, "dead"),
 		"follows": []string{"fotball"}})
 	id := s.post(s.OrgKey, map[string]any{"feed": "fotball", "title": "Kamp", "body": "b"})
-	before := s.waitDone(s.OrgKey, id)
+	before := s.waitDone(s.MuniKey, id)
 	if before.Counts["sent"] != 1 || before.Counts["dead_token"] != 1 {
 		t.Fatalf("counts %v, want 1 sent and 1 dead_token", before.Counts)
 	}
@@ -312,7 +312,7 @@ func TestCancelDeliveredPostConflicts(t *testing.T) {
 		e.Error.Code != "already_delivered" || e.Error.Message == "" {
 		t.Errorf("DELETE of a delivered post: %d %+v, want 409 already_delivered", code, e)
 	}
-	after := s.getPost(s.OrgKey, id)
+	after := s.getPost(s.MuniKey, id)
 	if after.State != "done" || !cmp.Equal(before.Counts, after.Counts) {
 		t.Errorf("after the refused DELETE: %s %v, want done %v", after.State, after.Counts, before.Counts)
 	}

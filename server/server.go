@@ -25,6 +25,7 @@ import (
 	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/publish"
+	"github.com/crier-push/crier/secrets"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
 	"github.com/crier-push/crier/worker"
@@ -33,6 +34,9 @@ import (
 // Config says what to run and where.
 type Config struct {
 	DatabaseURL string
+	// Secrets are the master keys that seal the tenants' provider
+	// credentials (storage.Config); the workers cannot send without them.
+	Secrets *secrets.Keyring
 	// RedisURL in asynq's URI form: redis://host:port/db, rediss://...,
 	// redis-socket:///path/to/sock.
 	RedisURL string
@@ -62,13 +66,41 @@ type Config struct {
 	// Now is the clock that judges quiet hours and expiry; default
 	// time.Now. Tests move it.
 	Now func() time.Time
-	// MetricsAddr, when set, serves /metrics on its own listener (for
-	// worker-only processes); an API process also serves it on HTTPAddr.
+	// MetricsAddr, when set, serves /metrics on its own listener and the
+	// API's does not; unset, an API process serves it on HTTPAddr.
 	MetricsAddr string
+	// PProf serves Go's profiles (/debug/pprof/) on MetricsAddr, which it
+	// needs: never on the API's listener. Off by default.
+	PProf bool
+	// The API listener's limits, which close slow and idle connections
+	// and refuse huge headers, so that a flood of them cannot hold its
+	// sockets: ReadHeaderTimeout for a request's header, ReadTimeout for
+	// all of it, WriteTimeout from the end of the header to the end of the
+	// answer (more than RequestTimeout, so a request that ran out of time
+	// is still told so), IdleTimeout between the requests of a kept-alive
+	// connection, MaxHeaderBytes. Defaults Default<Field>.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int
+	// RequestTimeout is the deadline of every API request (api.Config).
+	// StatementTimeout is PostgreSQL's statement_timeout on the API's
+	// queries; the API has a pool of its own, so the dispatcher and the
+	// workers beside it have none (a snapshot of a million devices may
+	// take longer) and previews cannot take their connections. Defaults
+	// api.DefaultRequestTimeout and DefaultStatementTimeout.
+	RequestTimeout, StatementTimeout time.Duration
+	// Previews is how many audience previews the API runs at once
+	// (api.Config); at most half the least pool (storage.DefaultMaxConns),
+	// so alerts and posts always find a connection. Default
+	// api.DefaultPreviews.
+	Previews int
 	// AuthPause is how long a tenant's provider rests after refusing its
 	// credentials (worker.Config); CredentialsCheck how often workers
 	// re-read a tenant's credentials (default 10s).
 	AuthPause, CredentialsCheck time.Duration
+	// ReconcileInterval is how often a worker process queues the posts
+	// stored while Redis was away and checks that Redis kept its data
+	// (dispatcher.Reconciler); default dispatcher.DefaultReconcileInterval.
+	ReconcileInterval time.Duration
 }
 
 // Defaults of the Config.
@@ -79,7 +111,27 @@ const (
 	DefaultQueueServers    = 8
 	DefaultDispatches      = 4
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultReadHeaderTimeout: a header is a few hundred bytes, sent at
+	// once by any real client.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout: past the request deadline, so a body that
+	// arrives in time is never cut.
+	DefaultReadTimeout = 15 * time.Second
+	// DefaultWriteTimeout: past the request deadline, so its 503 is sent.
+	DefaultWriteTimeout = 20 * time.Second
+	DefaultIdleTimeout  = time.Minute
+	// DefaultMaxHeaderBytes: an API key and a proxy's forwarding headers
+	// fit many times over; Go's own default is a megabyte.
+	DefaultMaxHeaderBytes = 32 << 10
+	// DefaultStatementTimeout is the request deadline: the request is
+	// answered (503) when its context ends, and PostgreSQL ends what it
+	// was still running soon after.
+	DefaultStatementTimeout = api.DefaultRequestTimeout
 )
+
+// maxPreviews is the most Previews may be: half the least pool an API gets,
+// as each preview holds one connection.
+const maxPreviews = storage.DefaultMaxConns / 2
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
@@ -101,6 +153,14 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.MaxHeaderBytes = cmp.Or(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, api.DefaultRequestTimeout)
+	c.StatementTimeout = cmp.Or(c.StatementTimeout, DefaultStatementTimeout)
+	c.Previews = cmp.Or(c.Previews, api.DefaultPreviews)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,6 +178,19 @@ func (c Config) validate() error {
 		configcheck.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
 		configcheck.NotNegative("AuthPause", c.AuthPause),
 		configcheck.NotNegative("CredentialsCheck", c.CredentialsCheck),
+		configcheck.NotNegative("ReadHeaderTimeout", c.ReadHeaderTimeout),
+		configcheck.NotNegative("ReadTimeout", c.ReadTimeout),
+		configcheck.NotNegative("IdleTimeout", c.IdleTimeout),
+		configcheck.NotNegative("MaxHeaderBytes", c.MaxHeaderBytes),
+		configcheck.NotNegative("RequestTimeout", c.RequestTimeout),
+		configcheck.NotNegative("StatementTimeout", c.StatementTimeout),
+		configcheck.If(c.WriteTimeout <= c.RequestTimeout,
+			"WriteTimeout %v: must exceed RequestTimeout %v, or a request out of time is never answered", c.WriteTimeout, c.RequestTimeout),
+		configcheck.AtLeast("Previews", c.Previews, 1),
+		configcheck.If(c.Previews > maxPreviews,
+			"Previews %d: must be at most %d, half the API's least pool", c.Previews, maxPreviews),
+		configcheck.If(c.PProf && c.MetricsAddr == "", "PProf needs MetricsAddr: profiles are never served on the API's listener"),
+		configcheck.NotNegative("ReconcileInterval", c.ReconcileInterval),
 	); err != nil {
 		return err
 	}
@@ -141,10 +214,15 @@ type Server struct {
 	rec    *worker.Recorder
 	tasks  *asynq.ServeMux // the handlers of the asynq servers
 	holder *tasks.Holder
+	recon  *dispatcher.Reconciler
 	met    *metrics.Metrics
 	insp   *asynq.Inspector
 	mln    net.Listener
 	mhttp  *http.Server
+
+	// apiDB is the API's pool: db in a process without workers, its own
+	// beside them (StatementTimeout).
+	apiDB *storage.DB
 }
 
 // New connects to Postgres and Redis and prepares the roles; Run starts them.
@@ -165,12 +243,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		rc.Close()
 		return nil, fmt.Errorf("ping redis: %w", err)
 	}
-	db, err := storage.Open(ctx, storage.Config{URL: cfg.DatabaseURL})
+	// The first pool is the workers', or the API's in a process without
+	// them; only the API's has a statement timeout.
+	var timeout time.Duration
+	if !cfg.Worker {
+		timeout = cfg.StatementTimeout
+	}
+	db, err := storage.Open(ctx, cfg.storage(timeout))
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, rdb: rc, client: asynq.NewClient(ropt), insp: asynq.NewInspector(ropt)}
+	s := &Server{cfg: cfg, db: db, apiDB: db, rdb: rc, client: asynq.NewClient(ropt), insp: asynq.NewInspector(ropt)}
 	queues := make([]string, 0, len(tasks.Queues()))
 	for q := range tasks.Queues() {
 		queues = append(queues, q)
@@ -183,11 +267,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.met.Handler())
-		// Profiles, for finding where a worker's time goes (crier bench
-		// -profile); only on this listener, which is not the API's.
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		s.mhttp = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		s.mhttp = cfg.httpServer(mux)
+		if cfg.PProf {
+			// Profiles, for finding where a worker's time goes (crier
+			// bench -profile); only on this listener, which is not the
+			// API's. A CPU profile is written for as long as it is asked.
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			s.mhttp.WriteTimeout = 0
+		}
 	}
 	if cfg.API {
 		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -195,21 +283,31 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
+		if cfg.Worker {
+			if s.apiDB, err = storage.Open(ctx, cfg.storage(cfg.StatementTimeout)); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+		db := s.apiDB
 		pub, err := publish.New(db, s.client, publish.Config{Logger: cfg.Logger})
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		handler, err := api.New(db, pub, api.Config{Logger: cfg.Logger,
-			Ready: map[string]api.Pinger{"postgres": db, "redis": redisPinger{rc}}})
+			Ready:          map[string]api.Pinger{"postgres": db, "redis": redisPinger{rc}},
+			RequestTimeout: cfg.RequestTimeout, Previews: cfg.Previews})
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", s.met.Handler())
+		if cfg.MetricsAddr == "" {
+			mux.Handle("GET /metrics", s.met.Handler())
+		}
 		mux.Handle("/", handler)
-		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		s.http = cfg.httpServer(mux)
 	}
 	if cfg.Worker {
 		if err := s.buildWorker(ropt); err != nil {
@@ -232,8 +330,14 @@ func (s *Server) buildWorker(ropt asynq.RedisConnOpt) error {
 	s.rec = rec
 	s.holder = tasks.NewHolder(s.insp, s.rdb, cfg.Logger)
 	s.tasks = asynq.NewServeMux()
+	marker := tasks.NewMarker(s.rdb)
 	disp, err := dispatcher.New(db, s.client, dispatcher.Config{Logger: cfg.Logger, Now: cfg.Now,
-		Observer: s.met, Holder: s.holder})
+		Observer: s.met, Holder: s.holder, Generations: marker})
+	if err != nil {
+		return err
+	}
+	s.recon, err = dispatcher.NewReconciler(disp, marker, dispatcher.ReconcilerConfig{Interval: cfg.ReconcileInterval,
+		Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
@@ -299,6 +403,13 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		wg.Add(1)
 		go func() { defer wg.Done(); s.holder.Watch(recCtx, 5*time.Second) }()
+		// Redis is made to hold what Postgres says is open before this
+		// process takes its first task; then the reconciler keeps it so.
+		if err := s.recon.Reconcile(ctx); err != nil {
+			s.cfg.Logger.Warn("reconcile posts with redis at start", slog.Any("error", err))
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.recon.Run(recCtx) }()
 		for i, srv := range s.asynq {
 			if err := srv.Start(s.tasks); err != nil {
 				for _, started := range s.asynq[:i] {
@@ -354,10 +465,24 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Close() error {
 	err := errors.Join(s.client.Close(), s.insp.Close(), s.rdb.Close())
 	s.db.Close()
+	if s.apiDB != nil && s.apiDB != s.db {
+		s.apiDB.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
 	return nil
+}
+
+// storage is the config of a pool, with a statement timeout or none.
+func (c Config) storage(statementTimeout time.Duration) storage.Config {
+	return storage.Config{URL: c.DatabaseURL, Secrets: c.Secrets, StatementTimeout: statementTimeout}
+}
+
+// httpServer serves h with the listener limits.
+func (c Config) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
 }
 
 type redisPinger struct{ c redis.UniversalClient }

@@ -32,6 +32,8 @@ type stack struct {
 	// Publishers are the organisations and the keys.
 	testenv.Publishers
 	redisOpt asynq.RedisClientOpt
+	// secrets are the devices' secrets, kept as their apps keep them.
+	secrets *apiclient.DeviceSecrets
 }
 
 func newStack(t *testing.T) *stack {
@@ -55,6 +57,7 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 	emu := testenv.StartEmulator(t, emuCfg)
 
 	cfg.DatabaseURL, cfg.RedisURL, cfg.HTTPAddr = dbURL, rds.URL(), "127.0.0.1:0"
+	cfg.Secrets = testenv.Secrets()
 	cfg.Concurrency, cfg.ShutdownTimeout = 20, 5*time.Second
 	// Two asynq servers a group are plenty for 20 sends, and every idle
 	// server polls Redis: the suite runs many stacks at once.
@@ -78,7 +81,8 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 	// Runs first (cleanups run last in, first out), while the server runs.
 	t.Cleanup(func() { checkDeliveryCounts(t, srv.DB()) })
 
-	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr(), redisOpt: rds.AsynqOpt()}
+	s := &stack{t: t, db: srv.DB(), emu: emu, base: "http://" + srv.Addr(), redisOpt: rds.AsynqOpt(),
+		secrets: apiclient.NewDeviceSecrets()}
 	db := s.db
 	s.tenant, s.muni = testenv.EmulatorTenant(t, db, emu)
 	s.Publishers = testenv.NewPublishers(t, db, s.tenant.ID, s.muni)
@@ -86,9 +90,14 @@ func newStackOpts(t *testing.T, cfg server.Config, emuCfg emulator.Config) *stac
 }
 
 // do sends a JSON request and decodes the JSON answer into out (if not nil).
+// A device's requests carry its secret, as its app sends it.
 func (s *stack) do(method, path, key string, body any, out any) int {
 	s.t.Helper()
-	return testenv.Do(s.t, s.base, method, path, key, body, out)
+	status, err := apiclient.Client{Base: s.base, Key: key, Secrets: s.secrets}.Do(context.Background(), method, path, body, out)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return status
 }
 
 // send makes a request with a raw body and headers and returns the status,

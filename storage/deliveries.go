@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/crier-push/crier"
@@ -67,20 +68,34 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		return *audience, nil
 	}
 	eligible := notMuted
+	// No device row, whatever is in it, may fail the statement and so the
+	// post for everyone: a time zone PostgreSQL does not know (stored
+	// before the API checked zones, or by hand) would make AT TIME ZONE
+	// raise. The zone is looked up in the known ones first ($zones), and a
+	// device in quiet hours whose zone is unknown is skipped with a reason.
+	zones, err := db.TimeZones(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
+	}
+	zoneArg := "$" + strconv.Itoa(5+len(aud.Args))
 	// quiet: whether the device's local time at $4 lies in its quiet window
 	// (which may wrap midnight); ends: the next end of that window.
-	quiet := `LEFT JOIN LATERAL (
+	quiet := `LEFT JOIN (SELECT unnest(` + zoneArg + `::text[]) AS name) z ON z.name = d.time_zone
+		LEFT JOIN LATERAL (
 			SELECT CASE WHEN d.quiet_start < d.quiet_end THEN l.t >= d.quiet_start AND l.t < d.quiet_end
 			            ELSE l.t >= d.quiet_start OR l.t < d.quiet_end END AS quiet,
-			       CASE WHEN (l.day + d.quiet_end) AT TIME ZONE d.time_zone > $4
-			            THEN (l.day + d.quiet_end) AT TIME ZONE d.time_zone
-			            ELSE (l.day + 1 + d.quiet_end) AT TIME ZONE d.time_zone END AS ends
-			FROM (SELECT ($4::timestamptz AT TIME ZONE d.time_zone) AS lt) x,
+			       CASE WHEN (l.day + d.quiet_end) AT TIME ZONE z.name > $4
+			            THEN (l.day + d.quiet_end) AT TIME ZONE z.name
+			            ELSE (l.day + 1 + d.quiet_end) AT TIME ZONE z.name END AS ends
+			FROM (SELECT ($4::timestamptz AT TIME ZONE z.name) AS lt) x,
 			     LATERAL (SELECT x.lt::time AS t, x.lt::date AS day) l
-		) q ON d.quiet_start IS NOT NULL`
+		) q ON d.quiet_start IS NOT NULL AND z.name IS NOT NULL`
+	unknownZone := `d.quiet_start IS NOT NULL AND z.name IS NULL`
 	if opt.Emergency {
 		eligible = ignoreMutes
-		quiet = `LEFT JOIN LATERAL (SELECT false AS quiet, NULL::timestamptz AS ends WHERE $4::timestamptz IS NULL) q ON false`
+		quiet = `LEFT JOIN LATERAL (SELECT false AS quiet, NULL::timestamptz AS ends
+			WHERE $4::timestamptz IS NULL AND ` + zoneArg + `::text[] IS NULL) q ON false`
+		unknownZone = `false`
 	}
 	// The post's row lock and state make this the only snapshot of the post;
 	// only a head start leaves rows that a later call must not repeat.
@@ -97,10 +112,11 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		// deadlock with, workers recording the head's outcomes.
 		skipHead = ` AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.post_id = $1 AND h.device_id = d.id)`
 	}
-	args := append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...)
-	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, not_before)
+	args := append(append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...), zones)
+	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, reason, not_before)
 		SELECT $1, d.id, d.provider,
-		       CASE WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
+		       CASE WHEN `+unknownZone+` THEN 'skipped' WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
+		       CASE WHEN `+unknownZone+` THEN '`+ReasonUnknownTimeZone+`' ELSE '' END,
 		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
 		FROM devices d `+quiet+`
 		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`+skipHead+limit, args...)
@@ -135,6 +151,10 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	}
 	return n, nil
 }
+
+// ReasonUnknownTimeZone skips a device in quiet hours whose time zone
+// PostgreSQL does not know: its quiet window cannot be judged.
+const ReasonUnknownTimeZone = "time_zone_unknown"
 
 // Eligibility beyond the segment, with the feed id in $3.
 const (

@@ -38,22 +38,30 @@ type Post struct {
 	// SnapshotAt: when the audience was fixed; DispatchedAt: when every
 	// send was enqueued.
 	SnapshotAt, DispatchedAt *time.Time
+	// DispatchEnqueuedAt is when the post's dispatch task was first queued;
+	// nil while an accepted post waits for the reconciler to queue it.
+	DispatchEnqueuedAt *time.Time
 
-	// Read along with the post: the feed's slug and whether it is mandatory.
+	// Read along with the post: the feed's slug and whether it is mandatory,
+	// and whether an organisation posted it (its audience then stays inside
+	// its opt-ins, segments.Post.Organisation).
 	FeedSlug      string
 	FeedMandatory bool
+	Organisation  bool
 }
 
 const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.external_id, ''), p.title, p.body,
 	p.url, p.data, p.tags, p.class, p.target, p.segment, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
-	p.dispatch_cursor, p.created_at, p.snapshot_at, p.dispatched_at, f.slug, f.mandatory`
+	p.dispatch_cursor, p.created_at, p.snapshot_at, p.dispatched_at, p.dispatch_enqueued_at, f.slug, f.mandatory,
+	coalesce((SELECT pb.role = 'organisation' FROM publishers pb WHERE pb.id = p.publisher_id), true)`
 
 func scanPost(row pgx.Row) (Post, error) {
 	var p Post
 	var data []byte
 	err := row.Scan(&p.ID, &p.TenantID, &p.FeedID, &p.PublisherID, &p.ExternalID, &p.Title, &p.Body,
 		&p.URL, &data, &p.Tags, &p.Class, &p.Target, &p.Segment, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
-		&p.DispatchCursor, &p.CreatedAt, &p.SnapshotAt, &p.DispatchedAt, &p.FeedSlug, &p.FeedMandatory)
+		&p.DispatchCursor, &p.CreatedAt, &p.SnapshotAt, &p.DispatchedAt, &p.DispatchEnqueuedAt, &p.FeedSlug, &p.FeedMandatory,
+		&p.Organisation)
 	if err != nil {
 		return Post{}, err
 	}
@@ -229,4 +237,59 @@ func (db *DB) CancelPost(ctx context.Context, tenantID, postID int64) (int, erro
 		return 0, fmt.Errorf("cancel post %d: commit: %w", postID, err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// MarkDispatchEnqueued records that the post's dispatch task is queued;
+// the first time counts.
+func (db *DB) MarkDispatchEnqueued(ctx context.Context, postID int64) error {
+	if _, err := db.pool.Exec(ctx, `UPDATE posts SET dispatch_enqueued_at = now()
+		WHERE id = $1 AND dispatch_enqueued_at IS NULL`, postID); err != nil {
+		return fmt.Errorf("mark dispatch of post %d enqueued: %w", postID, err)
+	}
+	return nil
+}
+
+// UnqueuedPosts returns up to limit accepted posts whose dispatch task was
+// never queued (Redis was away when they were stored), the soonest due
+// first, whatever their tenant.
+func (db *DB) UnqueuedPosts(ctx context.Context, limit int) ([]Post, error) {
+	return db.posts(ctx, "unqueued posts", `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
+		WHERE p.state = 'accepted' AND p.dispatch_enqueued_at IS NULL
+		ORDER BY p.publish_at, p.id LIMIT $1`, limit)
+}
+
+// OpenPosts returns every post with work left, whatever its tenant: posts
+// accepted or dispatching, and posts with deliveries still pending or
+// deferred; emergencies first, then by publish time. It reads every post
+// and the delivery counts, which is fine for what it is for: queueing
+// everything again after Redis lost its data.
+func (db *DB) OpenPosts(ctx context.Context) ([]Post, error) {
+	return db.posts(ctx, "open posts", `WITH open AS (
+			SELECT post_id FROM delivery_counts WHERE state IN ('pending', 'deferred')
+			GROUP BY post_id HAVING sum(n) > 0)
+		SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
+		WHERE p.state IN ('accepted', 'dispatching')
+		   OR (p.state = 'sending' AND p.id IN (SELECT post_id FROM open))
+		ORDER BY p.class = 'emergency' DESC, p.publish_at, p.id`)
+}
+
+// posts runs a query of postColumns.
+func (db *DB) posts(ctx context.Context, what, sql string, args ...any) ([]Post, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []Post
+	for rows.Next() {
+		p, err := scanPost(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }

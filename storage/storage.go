@@ -9,12 +9,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crier-push/crier/internal/configcheck"
+	"github.com/crier-push/crier/secrets"
 )
 
 var (
@@ -30,6 +33,10 @@ type DB struct {
 	// own queries go through pool, which marks unreachability.
 	Pool *pgxpool.Pool
 	pool pool
+	// zones are the time zones PostgreSQL knows, read once (timezones.go).
+	zones *zones
+	// secrets seal and open the tenants' provider credentials.
+	secrets *secrets.Keyring
 }
 
 // Config says how to reach PostgreSQL.
@@ -40,6 +47,15 @@ type Config struct {
 	// MaxConns caps the pool. Zero: the URL's pool_max_conns, but at least
 	// DefaultMaxConns.
 	MaxConns int32
+	// StatementTimeout is PostgreSQL's statement_timeout on every
+	// statement of the pool, rounded up to the millisecond: the server
+	// itself ends a query that runs longer, even one whose caller has gone.
+	// Zero: none (or the URL's statement_timeout).
+	StatementTimeout time.Duration
+	// Secrets are the master keys that seal the tenants' provider
+	// credentials at rest (secrets.go). Nil: storing or reading a
+	// credential fails with secrets.ErrNoKey.
+	Secrets *secrets.Keyring
 }
 
 // DefaultMaxConns is the least pool a zero MaxConns gets, rather than
@@ -48,7 +64,8 @@ const DefaultMaxConns = 20
 
 // validate refuses a config no pool can be made with, naming the field.
 func (c Config) validate() error {
-	return configcheck.First("storage config", configcheck.NotNegative("MaxConns", c.MaxConns))
+	return configcheck.First("storage config", configcheck.NotNegative("MaxConns", c.MaxConns),
+		configcheck.NotNegative("StatementTimeout", c.StatementTimeout))
 }
 
 // Open connects to PostgreSQL and checks that it answers.
@@ -63,6 +80,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// The default is applied here, not in a WithDefaults: it depends on
 	// the URL's pool_max_conns.
 	pc.MaxConns = cmp.Or(cfg.MaxConns, max(pc.MaxConns, DefaultMaxConns))
+	if cfg.StatementTimeout > 0 {
+		// Sent with the startup message: no round trip per connection.
+		ms := (cfg.StatementTimeout + time.Millisecond - 1) / time.Millisecond
+		pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(int64(ms), 10)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -71,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("ping postgres: %w", unavailable(err))
 	}
-	return &DB{Pool: pool, pool: poolOf(pool)}, nil
+	return &DB{Pool: pool, pool: poolOf(pool), zones: &zones{}, secrets: cfg.Secrets}, nil
 }
 
 // Close closes every connection.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/crier-push/crier/internal/derrors"
 )
 
 // Tenant is one app, usually one municipality.
@@ -84,16 +86,22 @@ func (db *DB) TenantBySlug(ctx context.Context, slug string) (Tenant, error) {
 	return t, nil
 }
 
-// SetFCM stores a tenant's FCM settings.
-func (db *DB) SetFCM(ctx context.Context, tenantID int64, projectID string, serviceAccount []byte, endpoint string) error {
+// SetFCM stores a tenant's FCM settings, the service account sealed under
+// the current master key.
+func (db *DB) SetFCM(ctx context.Context, tenantID int64, projectID string, serviceAccount []byte, endpoint string) (err error) {
+	defer derrors.Wrap(&err, "set fcm credentials of tenant %d", tenantID)
+	sa, err := db.seal(tenantID, "fcm_service_account", serviceAccount)
+	if err != nil {
+		return err
+	}
 	tag, err := db.pool.Exec(ctx, `UPDATE tenants SET fcm_project_id = $2, fcm_service_account = $3,
 		fcm_endpoint = NULLIF($4, ''), credentials_version = credentials_version + 1 WHERE id = $1`,
-		tenantID, projectID, serviceAccount, endpoint)
+		tenantID, projectID, sa, endpoint)
 	if err != nil {
-		return fmt.Errorf("set fcm credentials of tenant %d: %w", tenantID, err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set fcm credentials of tenant %d: %w", tenantID, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }
@@ -108,35 +116,52 @@ type APNsSettings struct {
 	RootCA []byte
 }
 
-// SetAPNs stores a tenant's APNs settings.
-func (db *DB) SetAPNs(ctx context.Context, tenantID int64, s APNsSettings) error {
+// SetAPNs stores a tenant's APNs settings, the key and the CA sealed under
+// the current master key.
+func (db *DB) SetAPNs(ctx context.Context, tenantID int64, s APNsSettings) (err error) {
+	defer derrors.Wrap(&err, "set apns credentials of tenant %d", tenantID)
+	p8, err := db.seal(tenantID, "apns_key_p8", s.KeyP8)
+	if err != nil {
+		return err
+	}
+	ca, err := db.seal(tenantID, "apns_root_ca", s.RootCA)
+	if err != nil {
+		return err
+	}
 	tag, err := db.pool.Exec(ctx, `UPDATE tenants SET apns_key_p8 = $2, apns_key_id = $3, apns_team_id = $4,
 		apns_topic = $5, apns_host = NULLIF($6, ''), apns_root_ca = $7,
 		credentials_version = credentials_version + 1 WHERE id = $1`,
-		tenantID, s.KeyP8, s.KeyID, s.TeamID, s.Topic, s.Host, s.RootCA)
+		tenantID, p8, s.KeyID, s.TeamID, s.Topic, s.Host, ca)
 	if err != nil {
-		return fmt.Errorf("set apns credentials of tenant %d: %w", tenantID, err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set apns credentials of tenant %d: %w", tenantID, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }
 
-// TenantCredentials loads a tenant's provider settings.
+// TenantCredentials loads a tenant's provider settings, their secrets
+// opened.
 func (db *DB) TenantCredentials(ctx context.Context, tenantID int64) (Credentials, error) {
 	c := Credentials{TenantID: tenantID}
+	var stored [len(secretColumns)][]byte
 	err := db.pool.QueryRow(ctx, `SELECT credentials_version,
-		coalesce(fcm_project_id, ''), coalesce(fcm_service_account, ''), coalesce(fcm_endpoint, ''),
-		coalesce(apns_key_p8, ''), coalesce(apns_key_id, ''), coalesce(apns_team_id, ''),
+		coalesce(fcm_project_id, ''), fcm_service_account, coalesce(fcm_endpoint, ''),
+		apns_key_p8, coalesce(apns_key_id, ''), coalesce(apns_team_id, ''),
 		coalesce(apns_topic, ''), coalesce(apns_host, ''), apns_root_ca, fcm_rate_per_second, apns_rate_per_second,
 		coalesce(fcm_auth_error, ''), coalesce(apns_auth_error, '')
 		FROM tenants WHERE id = $1`, tenantID).Scan(&c.Version,
-		&c.FCMProjectID, &c.FCMServiceAccount, &c.FCMEndpoint,
-		&c.APNsKeyP8, &c.APNsKeyID, &c.APNsTeamID, &c.APNsTopic, &c.APNsHost, &c.APNsRootCA, &c.FCMRate, &c.APNsRate,
+		&c.FCMProjectID, &stored[0], &c.FCMEndpoint,
+		&stored[1], &c.APNsKeyID, &c.APNsTeamID, &c.APNsTopic, &c.APNsHost, &stored[2], &c.FCMRate, &c.APNsRate,
 		&c.FCMAuthError, &c.APNsAuthError)
 	if err != nil {
 		return Credentials{}, notFound(err, fmt.Sprintf("credentials of tenant %d", tenantID))
+	}
+	for i, dst := range [len(secretColumns)]*[]byte{&c.FCMServiceAccount, &c.APNsKeyP8, &c.APNsRootCA} {
+		if *dst, err = db.openSecret(ctx, tenantID, secretColumns[i], stored[i]); err != nil {
+			return Credentials{}, fmt.Errorf("credentials of tenant %d: %w", tenantID, err)
+		}
 	}
 	return c, nil
 }

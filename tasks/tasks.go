@@ -148,9 +148,20 @@ func NewDispatch(postID int64, class crier.Class, at time.Time) (*asynq.Task, er
 	// A post due now goes straight to its queue: a scheduled task waits for
 	// asynq's forwarder, which polls only every few seconds.
 	if time.Until(at) > 0 {
-		opts = append(opts, asynq.ProcessAt(at))
+		opts = append(opts, asynq.ProcessAt(WholeSecondFrom(at)))
 	}
 	return asynq.NewTask(TypeDispatch, b, opts...), nil
+}
+
+// WholeSecondFrom rounds a time up to the whole second: asynq keeps a
+// scheduled task's time in whole seconds and forwards it once that second
+// has begun, so a task for 12:00:09.4 given as such would run at 12:00:09,
+// before its time.
+func WholeSecondFrom(at time.Time) time.Time {
+	if r := at.Truncate(time.Second); !r.Equal(at) {
+		return r.Add(time.Second)
+	}
+	return at
 }
 
 // ParseDispatch decodes a dispatch task's payload.

@@ -10,9 +10,14 @@ import (
 	"github.com/crier-push/crier/storage"
 )
 
-// openDB opens the database for an operator command.
+// openDB opens the database for an operator command, with the master keys
+// if any are configured.
 func openDB(ctx context.Context, c common) (*storage.DB, error) {
-	return storage.Open(ctx, storage.Config{URL: c.DatabaseURL, MaxConns: 2})
+	ring, err := c.keyring()
+	if err != nil {
+		return nil, err
+	}
+	return storage.Open(ctx, storage.Config{URL: c.DatabaseURL, MaxConns: 2, Secrets: ring})
 }
 
 func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
@@ -197,41 +202,6 @@ func cmdFeed(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	})
 }
 
-func cmdKey(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("key: want: key create -tenant T [-publisher P] [-name N]")
-	}
-	fs := newFlags("key create", stderr)
-	var c common
-	c.register(fs, getenv)
-	tenant := fs.String("tenant", "", "tenant slug")
-	publisher := fs.String("publisher", "", "publisher slug for a publisher key; none for an app key")
-	name := fs.String("name", "", "what the key is for")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if err := required(fs, "tenant"); err != nil {
-		return err
-	}
-	return withTenant(ctx, c, *tenant, func(db *storage.DB, t storage.Tenant) error {
-		var pubID *int64
-		if *publisher != "" {
-			p, err := db.PublisherBySlug(ctx, t.ID, *publisher)
-			if err != nil {
-				return err
-			}
-			pubID = &p.ID
-		}
-		key, err := db.NewAPIKey(ctx, t.ID, pubID, *name)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, key)
-		fmt.Fprintln(stderr, "keep this key: it is stored hashed and cannot be shown again")
-		return nil
-	})
-}
-
 func cmdArea(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "import" {
 		return fmt.Errorf("area: want: area import -tenant T -file F.geojson [-slug-property P] [-name-property P]")
@@ -257,6 +227,9 @@ func cmdArea(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		in, err := areas.Import(ctx, db, t.ID, raw, areas.Options{SlugProperty: *slugProp, NameProperty: *nameProp})
 		if err != nil {
 			return err
+		}
+		if err := db.Record(ctx, storage.Operator(storage.NewRequestID()), storage.AreasImported(t.ID, in)); err != nil {
+			return fmt.Errorf("the areas are imported, but not recorded in the audit log: %w", err)
 		}
 		repaired := 0
 		for _, a := range in {

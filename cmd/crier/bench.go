@@ -12,6 +12,9 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "registrations" {
+		return cmdBenchRegistrations(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := newFlags("bench", stderr)
 	var c common
 	c.register(fs, getenv)
@@ -48,6 +51,35 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	if !res.Delivered {
 		return fmt.Errorf("bench: not every device was delivered")
+	}
+	return nil
+}
+
+// cmdBenchRegistrations is `crier bench registrations`: concurrent clients
+// register and update devices through a crier api process.
+func cmdBenchRegistrations(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlags("bench registrations", stderr)
+	var c common
+	c.register(fs, getenv)
+	devices := fs.Int("devices", bench.DefaultRegisterDevices, "installations to register, then update")
+	clients := fs.Int("clients", bench.DefaultRegisterClients, "concurrent clients")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: find the crier binary: %w", err)
+	}
+	res, err := bench.RunRegister(ctx, bench.RegisterConfig{AdminDatabaseURL: c.DatabaseURL, Binary: self,
+		Devices: *devices, Clients: *clients, Progress: stderr})
+	if err != nil {
+		return err
+	}
+	res.Print(stdout)
+	for _, p := range res.Phases {
+		if p.Errors > 0 {
+			return fmt.Errorf("bench: %d of %d %s requests failed", p.Errors, p.Requests, p.Name)
+		}
 	}
 	return nil
 }

@@ -24,9 +24,13 @@ type common struct {
 	DatabaseURL string
 	RedisURL    string
 	LogLevel    string
+	// getenv is kept for the master keys (secrets.go), which come from the
+	// environment only: a flag would show them in ps.
+	getenv env
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv env) {
+	c.getenv = getenv
 	fs.StringVar(&c.DatabaseURL, "database-url", cmp.Or(getenv("CRIER_DATABASE_URL"), defaultDatabaseURL),
 		"PostgreSQL URL (env CRIER_DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", cmp.Or(getenv("CRIER_REDIS_URL"), defaultRedisURL),
@@ -58,10 +62,12 @@ func commands() map[string]command {
 		"tenant":    {"create a tenant, set its FCM/APNs credentials or its send rate", cmdTenant},
 		"publisher": {"create a publisher (municipality or organisation)", cmdPublisher},
 		"feed":      {"create a feed", cmdFeed},
-		"key":       {"create an API key (app or publisher)", cmdKey},
+		"key":       {"create, list, revoke or rotate API keys (app or publisher)", cmdKey},
+		"audit":     {"read the audit log: every action taken with a key or by the operator", cmdAudit},
 		"area":      {"import a tenant's areas from GeoJSON", cmdArea},
 		"demo":      {"set up a demo tenant with emulator devices, serve, and publish a post", cmdDemo},
 		"bench":     {"measure crier end to end against this machine's ceilings", cmdBench},
+		"secrets":   {"make a master key, or rotate the stored secrets to a new one", cmdSecrets},
 	}
 }
 

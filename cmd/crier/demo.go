@@ -16,6 +16,11 @@ func cmdDemo(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// The operator's master keys if they set any; else the demo's key file.
+	ring, err := c.keyring()
+	if err != nil {
+		return err
+	}
 	return demo.Run(ctx, demo.Config{DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, Addr: *addr,
-		Devices: *devices, Out: stdout, Logger: c.logger(stderr)})
+		Devices: *devices, Out: stdout, Logger: c.logger(stderr), Secrets: ring})
 }

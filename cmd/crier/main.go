@@ -1,7 +1,7 @@
 // Command crier is the push notification delivery service: one binary whose
 // subcommands run the service (serve, api, worker), prepare it (migrate,
-// tenant, publisher, feed, key), stand in for Google's and Apple's servers
-// (emulator), and show it working (demo).
+// tenant, publisher, feed, key, secrets), stand in for Google's and Apple's
+// servers (emulator), and show it working (demo).
 package main
 
 import (

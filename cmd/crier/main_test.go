@@ -51,7 +51,7 @@ func newCLI(t *testing.T) *cli {
 	t.Helper()
 	dbURL, _ := testenv.DBURL(t)
 	rds := testenv.StartRedis(t)
-	environ := map[string]string{"CRIER_DATABASE_URL": dbURL, "CRIER_REDIS_URL": rds.URL()}
+	environ := map[string]string{"CRIER_DATABASE_URL": dbURL, "CRIER_REDIS_URL": rds.URL(), "CRIER_SECRET_KEY": testenv.SecretKey}
 	return &cli{t: t, dbURL: dbURL, getenv: func(k string) string { return environ[k] }}
 }
 

@@ -68,7 +68,7 @@ func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
 	ctx := context.Background()
 	dbURL, _ := testenv.DBURL(t)
 	rds := testenv.StartRedis(t)
-	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 2})
+	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 2, Secrets: testenv.Secrets()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
 
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-concurrency", "10")
-	cmd.Env = append(os.Environ(), "CRIER_DATABASE_URL="+dbURL, "CRIER_REDIS_URL="+rds.URL())
+	cmd.Env = append(os.Environ(), "CRIER_DATABASE_URL="+dbURL, "CRIER_REDIS_URL="+rds.URL(), "CRIER_SECRET_KEY="+testenv.SecretKey)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -218,7 +218,7 @@ func TestCLIAreaImportAndAPNs(t *testing.T) {
 	appKey := strings.TrimSpace(c.run("key", "create", "-tenant", "faerder"))
 
 	// What tenant apns stored.
-	db, err := storage.Open(ctx, storage.Config{URL: c.dbURL, MaxConns: 2})
+	db, err := storage.Open(ctx, storage.Config{URL: c.dbURL, MaxConns: 2, Secrets: testenv.Secrets()})
 	if err != nil {
 		t.Fatal(err)
 	}

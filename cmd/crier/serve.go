@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/providers/emulator"
+	"github.com/crier-push/crier/secrets"
 	"github.com/crier-push/crier/server"
 	"github.com/crier-push/crier/storage"
 )
@@ -31,18 +33,35 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 			"queue groups a worker serves: urgent (alerts), dispatch (other posts' dispatches), routine (env CRIER_GROUPS)")
 		migrate := fs.Bool("migrate", true, "apply migrations before starting")
 		metricsAddr := fs.String("metrics-addr", "",
-			"serve /metrics on this address too (the API serves it on -addr); for worker processes (env CRIER_METRICS_ADDR)")
+			"serve /metrics on this address instead of -addr; for worker processes (env CRIER_METRICS_ADDR)")
+		pprof := fs.Bool("pprof", false, "serve Go's profiles (/debug/pprof/) on -metrics-addr, which it needs (env CRIER_PPROF)")
+		requestTimeout := fs.Duration("request-timeout", api.DefaultRequestTimeout,
+			"deadline of every API request, its body and queries included (env CRIER_REQUEST_TIMEOUT)")
+		statementTimeout := fs.Duration("statement-timeout", server.DefaultStatementTimeout,
+			"PostgreSQL statement_timeout of the API's queries; the workers have none (env CRIER_STATEMENT_TIMEOUT)")
+		previews := fs.Int("previews", api.DefaultPreviews,
+			"audience previews run at once; past it they wait a second, then get 429 (env CRIER_PREVIEWS)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
 		if err := flagsFromEnv(fs, getenv, map[string]string{"addr": "CRIER_ADDR", "concurrency": "CRIER_CONCURRENCY",
-			"queue-servers": "CRIER_QUEUE_SERVERS", "groups": "CRIER_GROUPS", "metrics-addr": "CRIER_METRICS_ADDR"}); err != nil {
+			"queue-servers": "CRIER_QUEUE_SERVERS", "groups": "CRIER_GROUPS", "metrics-addr": "CRIER_METRICS_ADDR",
+			"pprof": "CRIER_PPROF", "request-timeout": "CRIER_REQUEST_TIMEOUT", "statement-timeout": "CRIER_STATEMENT_TIMEOUT",
+			"previews": "CRIER_PREVIEWS"}); err != nil {
 			return err
 		}
+		ring, err := c.keyring()
+		if err != nil {
+			return err
+		}
+		if ring == nil && role != "api" {
+			return fmt.Errorf("%s: the workers read the tenants' provider credentials: %w", role, secrets.ErrNoKey)
+		}
 		log := c.logger(stderr)
-		cfg := server.Config{DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, HTTPAddr: *addr,
+		cfg := server.Config{DatabaseURL: c.DatabaseURL, Secrets: ring, RedisURL: c.RedisURL, HTTPAddr: *addr,
 			Concurrency: *concurrency, QueueServers: *queueServers, Groups: strings.Split(*groups, ","), Logger: log, MetricsAddr: *metricsAddr, API: role == "serve" || role == "api",
 			Worker: role == "serve" || role == "worker"}
+		cfg.PProf, cfg.RequestTimeout, cfg.StatementTimeout, cfg.Previews = *pprof, *requestTimeout, *statementTimeout, *previews
 		if *migrate {
 			if err := migrateDB(ctx, c.DatabaseURL, log); err != nil {
 				return err
@@ -53,7 +72,7 @@ func cmdServe(role string) func(ctx context.Context, args []string, getenv env, 
 			return err
 		}
 		defer srv.Close()
-		log.Info("crier started", slog.String("role", role), slog.String("addr", srv.Addr()))
+		log.Info("crier started", slog.String("role", role), slog.String("addr", srv.Addr()), slog.Any("secrets", ring))
 		return srv.Run(ctx)
 	}
 }

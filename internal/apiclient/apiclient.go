@@ -21,6 +21,8 @@ type Client struct {
 	Key string
 	// HTTP is the client used; http.DefaultClient when nil.
 	HTTP *http.Client
+	// Secrets, if set, keeps the device secrets answered and sends them.
+	Secrets *DeviceSecrets
 }
 
 // PostStatus is the answer to GET /v1/posts/{id}, as far as crier's own
@@ -135,6 +137,7 @@ func (c Client) send(ctx context.Context, method, path string, header http.Heade
 	if c.Key != "" && req.Header.Get("Authorization") == "" {
 		req.Header.Set("Authorization", "Bearer "+c.Key)
 	}
+	c.Secrets.before(path, req.Header)
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -148,5 +151,6 @@ func (c Client) send(ctx context.Context, method, path string, header http.Heade
 	if err != nil {
 		return resp.StatusCode, resp.Header, nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
 	}
+	c.Secrets.after(method, path, resp.StatusCode, raw)
 	return resp.StatusCode, resp.Header, raw, nil
 }

@@ -88,7 +88,7 @@ func startCrier(t *testing.T, name, role, dbURL, redisURL string, args ...string
 	}
 	p := &proc{t: t, name: name, log: newProcLog(f), done: make(chan struct{})}
 	p.cmd = exec.Command(crierBin, args...)
-	env := []string{"CRIER_DATABASE_URL=" + dbURL, "CRIER_REDIS_URL=" + redisURL}
+	env := []string{"CRIER_DATABASE_URL=" + dbURL, "CRIER_REDIS_URL=" + redisURL, "CRIER_SECRET_KEY=" + testenv.SecretKey}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CRIER_") {
 			env = append(env, kv)
@@ -211,7 +211,7 @@ func newFixture(t *testing.T, mandatory bool, latency time.Duration) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dbURL, _ := testenv.DBURL(t)
-	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 4})
+	db, err := storage.Open(ctx, storage.Config{URL: dbURL, MaxConns: 4, Secrets: testenv.Secrets()})
 	if err != nil {
 		t.Fatal(err)
 	}

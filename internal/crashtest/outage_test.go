@@ -25,11 +25,13 @@ import (
 
 // TestRedisRestartMidPost: Redis (with an append-only file fsynced on every
 // write) is stopped in the middle of a post and started again on the same
-// socket and directory. The crier processes ride it out, every device gets
-// the post, and a post refused while Redis was away (503) is sent once its
-// publisher retries it with the same external id. The only doubles are
-// sends that were in flight when Redis went away (their acknowledgement
-// lost, they run again): at most the two sending processes' concurrency.
+// socket and directory. The crier processes ride it out and every device
+// gets the post. A post published while Redis is away is accepted (202):
+// it is stored, and the reconciler queues its dispatch once Redis is back,
+// so it too reaches every device, and exactly once. The only doubles are
+// sends of the first post that were in flight when Redis went away (their
+// acknowledgement lost, they run again): at most the two sending
+// processes' concurrency.
 func TestRedisRestartMidPost(t *testing.T) {
 	t.Parallel()
 	const (
@@ -55,28 +57,39 @@ func TestRedisRestartMidPost(t *testing.T) {
 	rds.stop()
 	down := time.Now()
 	atStop := fx.accepted()
-	// Redis is away: a new post cannot be queued, and the API says so.
-	resp, err := a.do("POST", "/v1/posts", postBody(second, "second"), nil)
+	// Redis is away: the post is stored, so it is accepted.
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	resp, err := a.do("POST", "/v1/posts", postBody(second, "second"), &created)
 	switch {
 	case err != nil:
-		t.Errorf("POST /v1/posts without Redis: %v; want 503 with Retry-After", err)
-	case resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "":
-		t.Errorf("POST /v1/posts without Redis: %s, Retry-After %q; want 503 with Retry-After",
-			resp.Status, resp.Header.Get("Retry-After"))
+		t.Fatalf("POST /v1/posts without Redis: %v; want 202 Accepted", err)
+	case resp.StatusCode != http.StatusAccepted:
+		t.Fatalf("POST /v1/posts without Redis: %s; want 202 Accepted", resp.Status)
 	}
+	id2 := created.ID
 	rds.start()
 	downFor := time.Since(down)
 
-	// The publisher retries the refused post with its external id. (For
-	// about a second after Redis is back the API may still answer 503:
-	// go-redis waits before it dials again after failed dials.)
-	refused, r, r2 := fx.retryAndCheck(a, id, first, second, tokens, devices)
+	st, st2 := a.waitDone(id), a.waitDone(id2)
 	took := time.Since(start)
-	bound := sendingProcs * concurrency
-	t.Logf("Redis down for %s with %d of %d pushes of the first post accepted; the retried post was refused %d more "+
-		"times; duplicates: %d extra pushes (first post), %d (second), in-flight bound %d; both done in %s",
-		downFor.Round(time.Millisecond), atStop, devices, refused, r.extra, r2.extra, bound, took.Round(time.Millisecond))
-	checkRepeatsInFlight(t, r.extra+r2.extra, sendingProcs, concurrency)
+	checkAllSent(t, st, devices)
+	checkAllSent(t, st2, devices)
+	r, r2 := fx.report(tokens, first), fx.report(tokens, second)
+	fx.checkEveryoneReached(r, devices)
+	fx.checkEveryoneReached(r2, devices)
+	if r2.extra != 0 {
+		t.Errorf("the post accepted while Redis was away: %d pushes beyond one per device (%d devices more than once), "+
+			"want none", r2.extra, r2.dupTokens)
+	}
+	if st2.FirstSentAt != nil && st2.FirstSentAt.Before(down.Add(downFor)) {
+		t.Errorf("the post accepted while Redis was away was first sent at %s, before Redis was back", st2.FirstSentAt)
+	}
+	t.Logf("Redis down for %s with %d of %d pushes of the first post accepted; the post published meanwhile accepted; "+
+		"duplicates: %d extra pushes (first post), %d (second), in-flight bound %d; both done in %s",
+		downFor.Round(time.Millisecond), atStop, devices, r.extra, r2.extra, sendingProcs*concurrency, took.Round(time.Millisecond))
+	checkRepeatsInFlight(t, r.extra, sendingProcs, concurrency)
 	serve.alive()
 	worker.alive()
 }

@@ -116,3 +116,38 @@ func Publisher(t testing.TB, db *storage.DB, tenantID int64, slug, name string, 
 	}
 	return p
 }
+
+// Interests adds the interests to the tenant's catalogue and grants them to
+// the organisations given, or fails t.
+func Interests(t testing.TB, db *storage.DB, tenantID int64, slugs []string, grantTo ...crier.Publisher) {
+	t.Helper()
+	fail := fatalIf(t, "interests")
+	ctx := context.Background()
+	have, err := db.Interests(ctx, tenantID)
+	fail(err)
+	for _, s := range slugs {
+		have = append(have, storage.Interest{Slug: s})
+	}
+	fail(db.PutInterests(ctx, tenantID, uniqueInterests(have)))
+	for _, p := range grantTo {
+		granted, err := db.GrantedInterests(ctx, tenantID, p.ID)
+		fail(err)
+		missing, err := db.GrantInterests(ctx, tenantID, p.ID, append(granted, slugs...))
+		fail(err)
+		if len(missing) > 0 {
+			t.Fatalf("grant interests: missing %v", missing)
+		}
+	}
+}
+
+func uniqueInterests(in []storage.Interest) []storage.Interest {
+	seen := map[string]bool{}
+	var out []storage.Interest
+	for _, it := range in {
+		if !seen[it.Slug] {
+			seen[it.Slug] = true
+			out = append(out, it)
+		}
+	}
+	return out
+}

@@ -2,9 +2,9 @@
 // database cloned from a migrated template, a private redis-server on a
 // unix socket, and the emulator of Google and Apple. Where a service is
 // missing a local run skips loudly; under CI=true it fails. It also holds
-// what the packages' tests share on top of them: tenants, publishers and
-// feeds made or the test failed, a call of the API, and the wait for
-// asynchronous work.
+// what the packages' tests share on top of them: the master key that
+// seals credentials, tenants, publishers and feeds made or the test
+// failed, a call of the API, and the wait for asynchronous work.
 package testenv
 
 import (
@@ -122,11 +122,11 @@ func connectAdmin(ctx context.Context, t testing.TB) (*pgx.Conn, string) {
 }
 
 // DB returns a fresh, migrated database of its own for the test, dropped
-// when the test ends.
+// when the test ends; it seals credentials under SecretKey.
 func DB(t testing.TB) *storage.DB {
 	t.Helper()
 	url, _ := DBURL(t)
-	db, err := storage.Open(context.Background(), storage.Config{URL: url})
+	db, err := storage.Open(context.Background(), storage.Config{URL: url, Secrets: Secrets()})
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
 	}
@@ -279,7 +279,7 @@ func PersistentDB(t testing.TB, name string) *storage.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := storage.Open(context.Background(), storage.Config{URL: u})
+	db, err := storage.Open(context.Background(), storage.Config{URL: u, Secrets: Secrets()})
 	if err != nil {
 		t.Fatal(err)
 	}
