@@ -64,7 +64,23 @@ ensure_postgres() {
   fi
   psql -X -q -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d "$pg_db" \
     -c "create extension if not exists postgis" 2>&1 | grep -v 'already exists' || true
+  ensure_connections
   log "PostgreSQL ready: $pg_host:$pg_port/$pg_db with PostGIS"
+}
+
+# The suite runs several whole crier stacks at once, each with an API pool
+# and a workers' pool: PostgreSQL's default of 100 connections is too few.
+# A local server below 300 is raised to 300 and restarted.
+ensure_connections() {
+  local have; have=$(psql_admin -tAc "show max_connections")
+  [ "$have" -lt 300 ] || return 0
+  is_local "$pg_host" || { log "max_connections is $have on $pg_host; the tests want 300"; return 0; }
+  log "raising max_connections from $have to 300 and restarting PostgreSQL"
+  psql_admin -c "alter system set max_connections = 300"
+  local ver; ver=$(ls /etc/postgresql | sort -n | tail -n 1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main restart
+  for _ in $(seq 1 50); do pg_isready -q -h "$pg_host" -p "$pg_port" && break; sleep 0.2; done
+  pg_isready -q -h "$pg_host" -p "$pg_port" || die "PostgreSQL did not come back"
 }
 
 ensure_redis() {

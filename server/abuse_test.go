@@ -41,7 +41,7 @@ func TestAlertThroughAbuse(t *testing.T) {
 		// bound is the generous "within seconds" of every promise here: an
 		// alert's answer, its first push, a slow connection's closing past
 		// the header timeout.
-		bound = 5 * time.Second
+		bound = 10 * time.Second
 	)
 	s := newStackWith(t, server.Config{ReadHeaderTimeout: headerTimeout})
 	ctx := context.Background()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/internal/testenv"
+	"github.com/crier-push/crier/storage"
 )
 
 // TestReferencesCarryTheTenant: the schema itself refuses a post, a key or
@@ -50,5 +52,35 @@ func TestReferencesCarryTheTenant(t *testing.T) {
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO posts (tenant_id, feed_id, publisher_id, title, body, class)
 		VALUES ($1, $2, $3, 't', 'b', 'community')`, b.ID, feedB.ID, pubB.ID); err != nil {
 		t.Errorf("a post within tenant B: %v", err)
+	}
+}
+
+// TestStatementTimeoutIsUnavailable: a query over the statement timeout
+// (here, waiting on a lock) is ErrUnavailable, which the API answers 503
+// with Retry-After, not an internal error.
+func TestStatementTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	url, _ := testenv.DBURL(t)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storage.Config{URL: url, StatementTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tn := testenv.Tenant(t, db, "locked", "Locked", "Europe/Oslo")
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // the lock is the point
+	if _, err := tx.Exec(ctx, `LOCK TABLE devices IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.DeviceByInstallation(ctx, tn.ID, "x")
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("a query over its statement timeout: %v, want ErrUnavailable", err)
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // ErrUnavailable: PostgreSQL cannot be reached now (refused, timed out,
-// the connection lost); the caller should come back later.
+// the connection lost, a statement over its timeout, no connection slot
+// left); the caller should come back later.
 var ErrUnavailable = errors.New("database temporarily unavailable")
 
 // unavailable marks the failures of reaching PostgreSQL as ErrUnavailable,
@@ -23,7 +24,13 @@ func unavailable(err error) error {
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
-	if errors.As(err, &ce) || pgconn.Timeout(err) || errors.As(err, &ne) {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &ce) || pgconn.Timeout(err) || errors.As(err, &ne):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &pe) && (pe.Code == "57014" || pe.Code == "53300"):
+		// A statement_timeout (query_canceled) or too_many_connections:
+		// the database is too busy now, not the request wrong.
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
