@@ -215,7 +215,11 @@ func (w *Worker) settled(ctx context.Context, s tasks.Send, post storage.Post) (
 	case post.ExpiresAt != nil && !w.cfg.Now().Before(*post.ExpiresAt):
 		return &storage.Outcome{PostID: s.PostID, DeviceID: s.DeviceID, State: crier.DeliveryExpired, Reason: "post_expired"}, true, nil
 	}
-	if !s.Check {
+	// A task asynq runs again is checked too: its earlier run may have
+	// pushed and recorded, with asynq's acknowledgement lost (a Redis
+	// outage: asynq 0.26 retries the acknowledgement with a context it
+	// has cancelled, so every send running then is run again later).
+	if retried, _ := asynq.GetRetryCount(ctx); !s.Check && retried == 0 {
 		return nil, false, nil
 	}
 	open, err := w.db.DeliveryOpen(ctx, s.PostID, s.DeviceID)
