@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/crier-push/crier/api"
 	"github.com/crier-push/crier/internal/apiclient"
 	"github.com/crier-push/crier/internal/testenv"
-	"github.com/crier-push/crier/publish"
 	"github.com/crier-push/crier/storage"
 )
 
@@ -77,33 +75,7 @@ func newEnv(t *testing.T) *env { return newEnvReady(t, nil) }
 // newEnvReady makes an env whose /readyz checks the database and ready.
 func newEnvReady(t *testing.T, ready map[string]api.Pinger) *env {
 	t.Helper()
-	ctx := context.Background()
-	db := testenv.DB(t)
-	q := &queue{tasks: map[string]*asynq.Task{}}
-	pub, err := publish.New(db, q, publish.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checks := map[string]api.Pinger{"postgres": db}
-	for k, v := range ready {
-		checks[k] = v
-	}
-	h, err := api.New(db, pub, api.Config{Ready: checks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, base: srv.URL, queue: q}
-	e.tenant, err = db.CreateTenant(ctx, "sandefjord", "Sandefjord kommune", "Europe/Oslo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.muni, err = db.CreatePublisher(ctx, e.tenant.ID, "kommunen", "Sandefjord kommune", crier.RoleMunicipality); err != nil {
-		t.Fatal(err)
-	}
-	e.Publishers = testenv.NewPublishers(t, db, e.tenant.ID, e.muni)
-	return e
+	return newEnvWith(t, api.Config{Ready: ready})
 }
 
 // on returns the env reporting to t, for use in subtests.
