@@ -109,13 +109,9 @@ func keyList(ctx context.Context, c common, tenant string, stdout io.Writer) err
 		return err
 	}
 	defer db.Close()
-	var tenantID int64
-	if tenant != "" {
-		t, err := db.TenantBySlug(ctx, tenant)
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
+	tenantID, err := optionalTenant(ctx, db, tenant)
+	if err != nil {
+		return err
 	}
 	keys, err := db.Keys(ctx, tenantID)
 	if err != nil {
@@ -142,13 +138,9 @@ func keyChange(ctx context.Context, c common, what, tenant, ref string, grace ti
 		return err
 	}
 	defer db.Close()
-	var tenantID int64
-	if tenant != "" {
-		t, err := db.TenantBySlug(ctx, tenant)
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
+	tenantID, err := optionalTenant(ctx, db, tenant)
+	if err != nil {
+		return err
 	}
 	k, err := db.FindKey(ctx, tenantID, ref)
 	if err != nil {
@@ -201,12 +193,8 @@ func cmdAudit(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer db.Close()
-	if *tenant != "" {
-		t, err := db.TenantBySlug(ctx, *tenant)
-		if err != nil {
-			return err
-		}
-		aq.TenantID = t.ID
+	if aq.TenantID, err = optionalTenant(ctx, db, *tenant); err != nil {
+		return err
 	}
 	entries, err := db.AuditLog(ctx, aq)
 	if err != nil {
@@ -250,4 +238,14 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// optionalTenant is the id of the tenant a -tenant flag names, 0 (every
+// tenant) when it names none.
+func optionalTenant(ctx context.Context, db *storage.DB, slug string) (int64, error) {
+	if slug == "" {
+		return 0, nil
+	}
+	t, err := db.TenantBySlug(ctx, slug)
+	return t.ID, err
 }
