@@ -66,13 +66,19 @@ func TestRetryDelay(t *testing.T) {
 			// Whatever the try: Retry-After wins over the backoff.
 			for _, retried := range []int{0, 5, 11} {
 				for range samples / 10 {
-					start := time.Now()
+					// RetryDelay reads the clock somewhere between before
+					// and after: a whole second must lie in that window
+					// shifted by d (a busy machine under -race can take
+					// several milliseconds between the two).
+					before := time.Now()
 					d := worker.RetryDelay(retried, c.err, nil)
+					after := time.Now()
 					if hi := c.wait + c.wait/10 + time.Second + time.Millisecond; d < c.wait || d >= hi {
 						t.Fatalf("RetryDelay(%d) = %s, want %s <= d < %s", retried, d, c.wait, hi)
 					}
-					if at := start.Add(d); at.Round(10*time.Millisecond).Nanosecond() != 0 {
-						t.Fatalf("RetryDelay(%d) = %s ends at %s, not on a whole second", retried, d, at.Format("15:04:05.000"))
+					from, to := before.Add(d), after.Add(d)
+					if whole := from.Truncate(time.Second); !whole.Equal(from) && whole.Add(time.Second).After(to) {
+						t.Fatalf("RetryDelay(%d) = %s ends between %s and %s, not on a whole second", retried, d, from.Format("15:04:05.000"), to.Format("15:04:05.000"))
 					}
 				}
 			}
