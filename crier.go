@@ -37,11 +37,15 @@ type PostState string
 
 // The post states.
 const (
-	PostAccepted    PostState = "accepted"
-	PostDispatching PostState = "dispatching"
-	PostSending     PostState = "sending"
-	PostDone        PostState = "done"
-	PostCancelled   PostState = "cancelled"
+	// An alert of a tenant with two-person release waits for a second
+	// person's approval, and lapses if none comes in time.
+	PostAwaitingApproval PostState = "awaiting_approval"
+	PostLapsed           PostState = "lapsed"
+	PostAccepted         PostState = "accepted"
+	PostDispatching      PostState = "dispatching"
+	PostSending          PostState = "sending"
+	PostDone             PostState = "done"
+	PostCancelled        PostState = "cancelled"
 )
 
 // DeliveryState is the state of one (post, device) pair.
@@ -136,3 +140,24 @@ type Feed struct {
 }
 
 func (f Feed) String() string { return fmt.Sprintf("feed %q", f.Slug) }
+
+// MsgType is a message's place in an incident (CAP's msgType): the first
+// alert, an update of it, or its cancel (the all-clear).
+type MsgType string
+
+// The message types.
+const (
+	MsgAlert  MsgType = "alert"
+	MsgUpdate MsgType = "update"
+	MsgCancel MsgType = "cancel"
+)
+
+// Text is a post's title and body in one language.
+type Text struct {
+	Title string `json:"title"`
+	Body  string `json:"body"`
+}
+
+// Translations are a post's texts in other languages than its own, by
+// language tag ("en", "en-GB", "nn").
+type Translations map[string]Text

@@ -287,7 +287,7 @@ func (d *Dispatcher) enqueuePage(ctx context.Context, post storage.Post, page []
 		g.Go(func() error {
 			for _, tg := range part {
 				task, err := tasks.NewSend(tasks.Send{PostID: post.ID, DeviceID: tg.DeviceID, TenantID: post.TenantID,
-					Provider: tg.Provider, Token: tg.Token, Check: resumed || tg.NotBefore != nil}, post.Class)
+					Provider: tg.Provider, Token: tg.Token, Check: resumed || tg.NotBefore != nil, Locale: tg.Locale}, post.Class)
 				if err != nil {
 					return err
 				}

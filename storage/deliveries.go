@@ -195,6 +195,8 @@ type Target struct {
 	Token    string
 	// NotBefore is set for a deferred delivery: when it is due.
 	NotBefore *time.Time
+	// Locale is the device's language tag, to choose the post's text by.
+	Locale string
 }
 
 // PendingPage returns up to limit pending or deferred deliveries of a post with device id
@@ -205,7 +207,7 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 	// The page is cut from the primary key's order first and only then
 	// joined, so that the plan stays a short index range scan whatever the
 	// statistics say.
-	rows, err := db.pool.Query(ctx, `SELECT p.device_id, p.provider, d.token, p.not_before
+	rows, err := db.pool.Query(ctx, `SELECT p.device_id, p.provider, d.token, d.locale, p.not_before
 		FROM (SELECT device_id, provider, not_before FROM deliveries
 		      WHERE post_id = $1 AND device_id > $2 AND state IN ('pending', 'deferred')
 		      ORDER BY device_id LIMIT $3) p
@@ -218,15 +220,15 @@ func (db *DB) PendingPage(ctx context.Context, postID, after int64, limit int) (
 	var gone []int64
 	for rows.Next() {
 		var t Target
-		var token *string
-		if err := rows.Scan(&t.DeviceID, &t.Provider, &token, &t.NotBefore); err != nil {
+		var token, locale *string
+		if err := rows.Scan(&t.DeviceID, &t.Provider, &token, &locale, &t.NotBefore); err != nil {
 			return nil, fmt.Errorf("pending deliveries of post %d: %w", postID, err)
 		}
 		if token == nil {
 			gone = append(gone, t.DeviceID)
 			continue
 		}
-		t.Token = *token
+		t.Token, t.Locale = *token, *locale
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {

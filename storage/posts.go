@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,28 +43,65 @@ type Post struct {
 	// nil while an accepted post waits for the reconciler to queue it.
 	DispatchEnqueuedAt *time.Time
 
+	// An alert's place in its incident: IncidentID is the id of the
+	// incident's first message (the post's own for the first), 0 for a
+	// post that is no alert; MsgType is set with it.
+	IncidentID int64
+	MsgType    crier.MsgType
+	// Exercise: the post goes to the tenant's test devices only, marked.
+	Exercise bool
+	// Language is the language of Title and Body, "" for the tenant's;
+	// Translations are the texts in other languages.
+	Language     string
+	Translations crier.Translations
+	// Alert is what an alert was beyond the post (CAP's identity, status,
+	// event, urgency and the like, as JSON), nil for other posts.
+	Alert []byte
+	// OriginSentAt is when the alert's author sent it (CAP sent); nil: the
+	// post's creation is its origin.
+	OriginSentAt *time.Time
+	// Two-person release: the key that created the post, the key that
+	// approved it and when, and when an alert awaiting approval lapses.
+	CreatedByKey, ApprovedByKey int64
+	ApprovedAt, LapsesAt        *time.Time
+
 	// Read along with the post: the feed's slug and whether it is mandatory,
 	// and whether an organisation posted it (its audience then stays inside
 	// its opt-ins, segments.Post.Organisation).
 	FeedSlug      string
 	FeedMandatory bool
 	Organisation  bool
+	// TenantLanguage is the tenant's default language: the text a device
+	// of no language the post has is sent.
+	TenantLanguage string
 }
 
 const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.external_id, ''), p.title, p.body,
 	p.url, p.data, p.tags, p.class, p.target, p.segment, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
 	p.dispatch_cursor, p.created_at, p.snapshot_at, p.dispatched_at, p.dispatch_enqueued_at, f.slug, f.mandatory,
-	coalesce((SELECT pb.role = 'organisation' FROM publishers pb WHERE pb.id = p.publisher_id), true)`
+	coalesce((SELECT pb.role = 'organisation' FROM publishers pb WHERE pb.id = p.publisher_id), true),
+	coalesce(p.incident_id, 0), coalesce(p.msg_type, ''), p.exercise, p.language, p.translations, p.alert,
+	p.origin_sent_at, coalesce(p.created_by_key, 0), coalesce(p.approved_by_key, 0), p.approved_at, p.lapses_at,
+	(SELECT t.language FROM tenants t WHERE t.id = p.tenant_id)`
 
 func scanPost(row pgx.Row) (Post, error) {
 	var p Post
-	var data []byte
+	var data, translations []byte
 	err := row.Scan(&p.ID, &p.TenantID, &p.FeedID, &p.PublisherID, &p.ExternalID, &p.Title, &p.Body,
 		&p.URL, &data, &p.Tags, &p.Class, &p.Target, &p.Segment, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
 		&p.DispatchCursor, &p.CreatedAt, &p.SnapshotAt, &p.DispatchedAt, &p.DispatchEnqueuedAt, &p.FeedSlug, &p.FeedMandatory,
-		&p.Organisation)
+		&p.Organisation,
+		&p.IncidentID, &p.MsgType, &p.Exercise, &p.Language, &translations, &p.Alert,
+		&p.OriginSentAt, &p.CreatedByKey, &p.ApprovedByKey, &p.ApprovedAt, &p.LapsesAt,
+		&p.TenantLanguage)
 	if err != nil {
 		return Post{}, err
+	}
+	if err := json.Unmarshal(translations, &p.Translations); err != nil {
+		return Post{}, fmt.Errorf("decode post translations: %w", err)
+	}
+	if len(p.Translations) == 0 {
+		p.Translations = nil
 	}
 	if err := json.Unmarshal(data, &p.Data); err != nil {
 		return Post{}, fmt.Errorf("decode post data: %w", err)
@@ -90,13 +128,29 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 	if publishAt.IsZero() {
 		publishAt = time.Now()
 	}
+	translations, err := json.Marshal(p.Translations)
+	if err != nil {
+		return Post{}, false, fmt.Errorf("create post: encode translations: %w", err)
+	}
+	if p.Translations == nil {
+		translations = []byte("{}")
+	}
+	state := cmp.Or(p.State, crier.PostAccepted)
+	// The first message of an incident is its incident: its id is drawn
+	// first so that the row can name itself.
 	var id int64
-	err = db.pool.QueryRow(ctx, `INSERT INTO posts (tenant_id, feed_id, publisher_id, external_id, title, body,
-		url, data, tags, class, collapse_key, publish_at, expires_at, target, segment)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	err = db.pool.QueryRow(ctx, `WITH n AS (SELECT nextval(pg_get_serial_sequence('posts', 'id')) AS id)
+		INSERT INTO posts (id, tenant_id, feed_id, publisher_id, external_id, title, body,
+		url, data, tags, class, collapse_key, publish_at, expires_at, target, segment,
+		incident_id, msg_type, exercise, language, translations, alert, origin_sent_at, created_by_key, lapses_at, state)
+		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+		       CASE WHEN $17::text = 'alert' THEN n.id ELSE $16 END, $17, $18, $19, $20, $21, $22, $23, $24, $25
+		FROM n
 		ON CONFLICT (publisher_id, external_id) DO NOTHING RETURNING id`,
 		p.TenantID, p.FeedID, p.PublisherID, extID, p.Title, p.Body, p.URL, data, nonNil(p.Tags), p.Class,
-		p.CollapseKey, publishAt, p.ExpiresAt, jsonOrNull(p.Target), jsonOrNull(p.Segment)).Scan(&id)
+		p.CollapseKey, publishAt, p.ExpiresAt, jsonOrNull(p.Target), jsonOrNull(p.Segment),
+		zeroNull(p.IncidentID), textOrNull(string(p.MsgType)), p.Exercise, p.Language, translations, jsonOrNull(p.Alert),
+		p.OriginSentAt, zeroNull(p.CreatedByKey), p.LapsesAt, state).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		err = db.pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
@@ -189,6 +243,22 @@ func (db *DB) PostProgress(ctx context.Context, postID int64) (Progress, error) 
 		return Progress{}, fmt.Errorf("progress of post %d: %w", postID, err)
 	}
 	return pr, nil
+}
+
+// zeroNull passes an id to a parameter, 0 as NULL.
+func zeroNull(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// textOrNull passes text to a parameter, "" as NULL.
+func textOrNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // jsonOrNull passes JSON to a jsonb parameter, nil as NULL.

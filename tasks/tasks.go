@@ -88,6 +88,9 @@ type Send struct {
 	// the end of quiet hours, which waits long enough for its device to be
 	// deleted meanwhile (the deletion marks the delivery skipped).
 	Check bool `json:"c,omitempty"`
+	// Locale is the device's language tag when the send was queued: the
+	// worker sends the post's text in the language that matches it best.
+	Locale string `json:"l,omitempty"`
 }
 
 // SendID is the task id of a send: one per post and device, so an enqueue
