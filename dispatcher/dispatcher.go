@@ -155,6 +155,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 	// A dispatch that finds its post dispatching was interrupted: its sends
 	// may be finishing while it re-reads pages, so they check before sending.
 	resumed := post.State == crier.PostDispatching
+	if err := d.supersede(ctx, post); err != nil {
+		return err
+	}
 	now := d.cfg.Now()
 	aud, err := Audience(post)
 	if err != nil {

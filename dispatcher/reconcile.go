@@ -140,10 +140,16 @@ func (r *Reconciler) Run(ctx context.Context) {
 }
 
 // Reconcile makes one pass: it queues all open work again if Redis lost
-// its data, then the dispatches that were never queued.
+// its data, then the dispatches that were never queued; and it lapses the
+// alerts that waited for approval past their time.
 func (r *Reconciler) Reconcile(ctx context.Context) error {
 	if err := r.recoverLoss(ctx); err != nil {
 		return err
+	}
+	if n, err := r.d.db.LapseUnapproved(ctx, r.d.cfg.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		r.d.cfg.Logger.Warn("alerts lapsed unapproved", slog.Int("alerts", n))
 	}
 	return r.queueUnqueued(ctx)
 }

@@ -113,13 +113,28 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		skipHead = ` AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.post_id = $1 AND h.device_id = d.id)`
 	}
 	args := append(append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...), zones)
+	where := "(" + aud.Where + ")"
+	if p.IncidentID != 0 && p.MsgType != crier.MsgAlert {
+		// A follow-up reaches everyone an earlier message of its incident
+		// reached (incidentRecipients); a cancel no one else, its area
+		// kept only for its parameters' sake.
+		if p.MsgType == crier.MsgCancel {
+			where = "(false AND " + where + ")"
+		}
+		where = "(" + where + " OR d.id IN (" + incidentRecipients("$"+strconv.Itoa(len(args)+1), "$1") + "))"
+		args = append(args, p.IncidentID)
+	}
+	if p.Exercise {
+		// Exercises and tests never reach residents.
+		where += " AND d.test"
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, reason, not_before)
 		SELECT $1, d.id, d.provider,
 		       CASE WHEN `+unknownZone+` THEN 'skipped' WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
 		       CASE WHEN `+unknownZone+` THEN '`+ReasonUnknownTimeZone+`' ELSE '' END,
 		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
 		FROM devices d `+quiet+`
-		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND (`+aud.Where+`)`+skipHead+limit, args...)
+		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND `+where+skipHead+limit, args...)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}
@@ -281,7 +296,9 @@ type Outcome struct {
 
 // RecordOutcomes writes send outcomes in one statement (one round trip,
 // one commit). Only deliveries still pending (or deferred) change: a late
-// duplicate never overwrites a final state.
+// duplicate never overwrites a final state. The one exception is a send
+// that was under way when a follow-up superseded its message: that it was
+// sent after all is the truth (SupersedeEarlier).
 func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	if len(outs) == 0 {
 		return nil
@@ -305,7 +322,8 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 			sent_at = CASE WHEN u.state = 'sent' THEN now() ELSE d.sent_at END, updated_at = now()
 		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
 			AS u(post_id, device_id, state, reason, err, mid, inc)
-		WHERE d.post_id = u.post_id AND d.device_id = u.device_id AND d.state IN ('pending', 'deferred')`,
+		WHERE d.post_id = u.post_id AND d.device_id = u.device_id AND (d.state IN ('pending', 'deferred')
+			OR (d.state = 'cancelled' AND d.reason = '`+ReasonSuperseded+`' AND u.state = 'sent'))`,
 		posts, devices, states, reasons, errs, ids, incs)
 	if err != nil {
 		return fmt.Errorf("record %d outcomes: %w", n, err)
