@@ -95,23 +95,41 @@ func createdEvent(action storage.AuditAction, feed, format string, c publish.Cre
 	return storage.Event{Action: action, Object: strconv.FormatInt(c.Post.ID, 10), Detail: d}
 }
 
-// capEvent is the record of a CAP message: an alert made (Alert, Update)
-// or the posts a Cancel cancelled.
+// capEvent is the record of a CAP message: a message of an incident sent,
+// or what a Cancel withdrew.
 func capEvent(feed string, res publish.CAPResult) storage.Event {
-	if c := res.Cancel; c != nil {
-		ids := make([]string, len(c.Posts))
-		for i, id := range c.Posts {
-			ids[i] = strconv.FormatInt(id, 10)
-		}
-		d := map[string]any{"format": "cap", "cancelled_posts": c.Posts, "cancelled": c.Sends}
-		if len(c.Unknown) > 0 {
-			d["unknown_references"] = c.Unknown
-		}
-		return storage.Event{Action: storage.AuditAlertCancelled, Object: strings.Join(ids, ","), Detail: d}
+	e := followUpEvent(res.MsgType, 0, res.FollowUp)
+	if res.Withdrawn == nil {
+		e = createdEvent(map[crier.MsgType]storage.AuditAction{crier.MsgAlert: storage.AuditAlertCreated,
+			crier.MsgUpdate: storage.AuditAlertUpdated, crier.MsgCancel: storage.AuditAlertCancelled}[res.MsgType], feed, "cap", res.Created)
+		e.Detail["incident_id"] = res.IncidentID
 	}
-	e := createdEvent(storage.AuditAlertCreated, feed, "cap", res.Created)
-	if res.Replaced != nil {
-		e.Detail["replaced_posts"] = res.Replaced.Posts
+	e.Detail["format"] = "cap"
+	if len(res.Unknown) > 0 {
+		e.Detail["unknown_references"] = res.Unknown
+	}
+	return e
+}
+
+// followUpEvent is the record of an update or cancel of the incident of
+// post id: the message sent, or what a cancel withdrew.
+func followUpEvent(kind crier.MsgType, id int64, f publish.FollowUp) storage.Event {
+	if f.Withdrawn != nil {
+		ids := make([]string, len(f.Withdrawn))
+		for i, w := range f.Withdrawn {
+			ids[i] = strconv.FormatInt(w, 10)
+		}
+		return storage.Event{Action: storage.AuditAlertWithdrawn, Object: strings.Join(ids, ","),
+			Detail: map[string]any{"incident_id": f.IncidentID, "withdrawn": f.Withdrawn}}
+	}
+	action := storage.AuditAlertUpdated
+	if kind == crier.MsgCancel {
+		action = storage.AuditAlertCancelled
+	}
+	e := createdEvent(action, f.Post.FeedSlug, "json", f.Created)
+	e.Detail["incident_id"] = f.IncidentID
+	if id != 0 {
+		e.Detail["follows"] = id
 	}
 	return e
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,18 +30,38 @@ type AlertRequest struct {
 	Title string `json:"title"`
 	Body  string `json:"body"`
 	URL   string `json:"url"`
+	// Language is the language of title and body, "" for the tenant's;
+	// Translations are the texts in other languages.
+	Language     string                `json:"language"`
+	Translations map[string]crier.Text `json:"translations"`
 	// Area is where the alert is for, in the syntax of a post's target:
 	// area slugs, a GeoJSON Polygon or MultiPolygon, or {"lat", "lon",
 	// "radius_m"}.
 	Area       json.RawMessage `json:"area"`
 	ExternalID string          `json:"external_id"`
 	ExpiresAt  *string         `json:"expires_at"`
+	// Exercise sends the alert to the tenant's test devices only, marked.
+	Exercise bool `json:"exercise"`
+}
+
+// FollowUpRequest is a JSON alert's update or cancel (all-clear): its own
+// text, and for an update the area if it changed. A cancel without text
+// gets the all-clear in each device's language.
+type FollowUpRequest struct {
+	Title        string                `json:"title"`
+	Body         string                `json:"body"`
+	URL          string                `json:"url"`
+	Language     string                `json:"language"`
+	Translations map[string]crier.Text `json:"translations"`
+	Area         json.RawMessage       `json:"area"`
+	ExternalID   string                `json:"external_id"`
+	ExpiresAt    *string               `json:"expires_at"`
 }
 
 // MaxAlertRadiusM bounds the circles an alert may use: "near"'s bounds.
 const MaxAlertRadiusM = 100_000
 
-// CreateAlert sends a JSON alert.
+// CreateAlert sends a JSON alert: the first message of an incident.
 func (s *Service) CreateAlert(ctx context.Context, p crier.Principal, r AlertRequest) (Created, error) {
 	if err := p.MaySendAlerts(); err != nil {
 		return Created{}, err
@@ -50,49 +69,213 @@ func (s *Service) CreateAlert(ctx context.Context, p crier.Principal, r AlertReq
 	if isNull(r.Area) {
 		return Created{}, crier.Invalid("area", "is required: where the alert is for")
 	}
-	post, err := s.validatePost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
-		ExpiresAt: r.ExpiresAt, Class: string(crier.ClassEmergency)})
+	post, err := s.alertPost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
+		ExpiresAt: r.ExpiresAt}, r.Language, r.Translations)
 	if err != nil {
 		return Created{}, err
 	}
 	if _, post.Segment, err = s.parseExpr(ctx, p.TenantID, r.Area, "area", segments.Options{}, segments.ParseTarget); err != nil {
 		return Created{}, err
 	}
+	if err := s.checkAlertArea(ctx, p, post.Segment); err != nil {
+		return Created{}, err
+	}
 	feed, err := s.Feed(ctx, p, r.Feed)
 	if err != nil {
 		return Created{}, err
 	}
+	post.MsgType, post.Exercise = crier.MsgAlert, r.Exercise
 	return s.save(ctx, p, feed, post)
 }
 
-// CAPResult is what a CAP alert did: a post sent (Alert, Update), or the
-// posts it cancelled (Cancel).
-type CAPResult struct {
-	// Created is the alert's post; zero for a Cancel.
+// alertPost validates an alert's text: an emergency post, in its language
+// and its translations.
+func (s *Service) alertPost(p crier.Principal, r PostRequest, lang string, tr map[string]crier.Text) (storage.Post, error) {
+	r.Class = string(crier.ClassEmergency)
+	post, err := s.validatePost(p, r)
+	if err != nil {
+		return storage.Post{}, err
+	}
+	if post.Language, post.Translations, err = checkAlertTranslations(post, lang, tr); err != nil {
+		return storage.Post{}, err
+	}
+	return post, nil
+}
+
+// FollowUp is what a follow-up did: a message sent to the incident, or,
+// for the cancel of an incident that reached no one yet, the messages it
+// withdrew.
+type FollowUp struct {
 	Created
-	// Info is the index of the info block sent.
-	Info int
-	// Cancel is set for a Cancel: what it cancelled.
-	Cancel *Cancelled
-	// Replaced is set for an Update: what it cancelled of the alerts it
-	// replaces.
-	Replaced *Cancelled
+	// IncidentID is the incident the follow-up belongs to.
+	IncidentID int64
+	// Withdrawn lists the messages a cancel withdrew before they went
+	// (awaiting approval, or not dispatched); no all-clear is sent then.
+	Withdrawn []int64
+}
+
+// incident is an incident's messages as a follow-up finds them.
+type incident struct {
+	messages []storage.Post
+	// live: a message of it went, or may be going, to residents.
+	live bool
+	// latest is the last message with an area: a follow-up without one
+	// of its own keeps it.
+	latest storage.Post
+}
+
+// findIncident reads the incident of an alert the principal may see, by the
+// id of any of its messages, and refuses a follow-up of one that is over.
+func (s *Service) findIncident(ctx context.Context, p crier.Principal, id int64) (incident, error) {
+	post, err := s.visiblePost(ctx, p, id)
+	if err != nil {
+		return incident{}, err
+	}
+	if post.IncidentID == 0 {
+		return incident{}, crier.Invalid("id", "post %d is no alert", id)
+	}
+	msgs, err := s.db.Incident(ctx, p.TenantID, post.IncidentID)
+	if err != nil {
+		return incident{}, err
+	}
+	inc := incident{messages: msgs, latest: msgs[0]}
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+		switch m.State {
+		case crier.PostDispatching, crier.PostSending:
+			// Sends may be under way; an accepted message has none yet.
+			inc.live = true
+		}
+		if m.MsgType == crier.MsgCancel && m.State != crier.PostCancelled && m.State != crier.PostLapsed {
+			return incident{}, crier.Errorf(crier.ECONFLICT, "id", "incident %d was cancelled (all-clear, post %d): it is over",
+				post.IncidentID, m.ID)
+		}
+		if m.Segment != nil && m.State != crier.PostLapsed {
+			inc.latest = m
+		}
+	}
+	if !inc.live {
+		reached, err := s.db.Reached(ctx, ids)
+		if err != nil {
+			return incident{}, err
+		}
+		inc.live = len(reached) > 0
+	}
+	return inc, nil
+}
+
+// UpdateAlert sends an update of a JSON alert's incident: to everyone an
+// earlier message reached and everyone in its area (the earlier one's if
+// it names none). The earlier messages' unsent rest is cancelled when it
+// goes.
+func (s *Service) UpdateAlert(ctx context.Context, p crier.Principal, id int64, r FollowUpRequest) (FollowUp, error) {
+	if err := p.MaySendAlerts(); err != nil {
+		return FollowUp{}, err
+	}
+	inc, err := s.findIncident(ctx, p, id)
+	if err != nil {
+		return FollowUp{}, err
+	}
+	post, err := s.alertPost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
+		ExpiresAt: r.ExpiresAt}, r.Language, r.Translations)
+	if err != nil {
+		return FollowUp{}, err
+	}
+	post.Segment = inc.latest.Segment
+	if !isNull(r.Area) {
+		if _, post.Segment, err = s.parseExpr(ctx, p.TenantID, r.Area, "area", segments.Options{}, segments.ParseTarget); err != nil {
+			return FollowUp{}, err
+		}
+		if err := s.checkAlertArea(ctx, p, post.Segment); err != nil {
+			return FollowUp{}, err
+		}
+	}
+	return s.followUp(ctx, p, inc, crier.MsgUpdate, post)
+}
+
+// CancelAlert sends the all-clear of a JSON alert's incident to everyone an
+// earlier message reached, with its own text or the default one in each
+// device's language; it never waits for approval. An incident that reached
+// no one yet is withdrawn instead, with nothing sent.
+func (s *Service) CancelAlert(ctx context.Context, p crier.Principal, id int64, r FollowUpRequest) (FollowUp, error) {
+	if err := p.MaySendAlerts(); err != nil {
+		return FollowUp{}, err
+	}
+	if !isNull(r.Area) {
+		return FollowUp{}, crier.Invalid("area", "a cancel goes to everyone the incident reached; it has no area")
+	}
+	inc, err := s.findIncident(ctx, p, id)
+	if err != nil {
+		return FollowUp{}, err
+	}
+	if !inc.live {
+		return s.withdraw(ctx, p, inc)
+	}
+	var post storage.Post
+	if r.Title == "" && r.Body == "" && len(r.Translations) == 0 {
+		post, err = s.allClear(p, inc, r.ExternalID)
+	} else {
+		post, err = s.alertPost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
+			ExpiresAt: r.ExpiresAt}, r.Language, r.Translations)
+	}
+	if err != nil {
+		return FollowUp{}, err
+	}
+	post.Segment = inc.latest.Segment
+	return s.followUp(ctx, p, inc, crier.MsgCancel, post)
+}
+
+// withdraw cancels the messages of an incident that reached no one.
+func (s *Service) withdraw(ctx context.Context, p crier.Principal, inc incident) (FollowUp, error) {
+	f := FollowUp{IncidentID: inc.messages[0].IncidentID, Withdrawn: []int64{}}
+	for _, m := range inc.messages {
+		if m.State == crier.PostCancelled || m.State == crier.PostLapsed {
+			continue
+		}
+		if _, err := s.db.CancelPost(ctx, p.TenantID, m.ID); err != nil && !errors.Is(err, storage.ErrAlreadyDelivered) {
+			return FollowUp{}, err
+		}
+		f.Withdrawn = append(f.Withdrawn, m.ID)
+	}
+	return f, nil
+}
+
+// followUp saves a follow-up message of an incident, on the incident's feed,
+// an exercise if the incident is one.
+func (s *Service) followUp(ctx context.Context, p crier.Principal, inc incident, kind crier.MsgType, post storage.Post) (FollowUp, error) {
+	first := inc.messages[0]
+	post.IncidentID, post.MsgType, post.Exercise = first.IncidentID, kind, first.Exercise
+	feed, err := s.Feed(ctx, p, first.FeedSlug)
+	if err != nil {
+		return FollowUp{}, err
+	}
+	c, err := s.save(ctx, p, feed, post)
+	if err != nil {
+		return FollowUp{}, err
+	}
+	return FollowUp{Created: c, IncidentID: first.IncidentID}, nil
+}
+
+// CAPResult is what a CAP message did: a message of an incident sent (an
+// Alert, Update or Cancel), or for a Cancel of an incident that reached no
+// one, the messages withdrawn.
+type CAPResult struct {
+	FollowUp
+	// MsgType is what the message is in its incident.
+	MsgType crier.MsgType
+	// Unknown lists the references to alerts crier never sent.
+	Unknown []string
 	// Warnings are what the CAP reader read past.
 	Warnings []string
 }
 
-// Cancelled is what cancelling the posts of CAP references did.
-type Cancelled struct {
-	Posts []int64
-	Sends int
-	// Unknown lists the references to alerts crier never sent.
-	Unknown []string
-}
-
-// CreateCAPAlert sends a CAP Alert or Update on the feed, or carries out a
-// Cancel. The post's external id is the alert's CAP identity (capExternalID),
-// so a feed that delivers the same alert twice makes one post, and an
-// Update or Cancel finds the posts it refers to.
+// CreateCAPAlert sends a CAP Alert, Update or Cancel on the feed. The
+// post's external id is the alert's CAP identity (capExternalID), so a feed
+// that delivers the same message twice makes one post, and an Update or
+// Cancel finds its incident through the posts it refers to. An Update of
+// alerts crier never sent starts an incident; a Cancel of them does
+// nothing. Exercise and Test messages go to the test devices only.
 func (s *Service) CreateCAPAlert(ctx context.Context, p crier.Principal, feedSlug string, raw []byte) (CAPResult, error) {
 	if err := p.MaySendAlerts(); err != nil {
 		return CAPResult{}, err
@@ -104,27 +287,47 @@ func (s *Service) CreateCAPAlert(ctx context.Context, p crier.Principal, feedSlu
 	if err := sendable(a); err != nil {
 		return CAPResult{}, err
 	}
-	res := CAPResult{Warnings: a.Warnings}
-	if a.MsgType == "Cancel" {
-		c, err := s.cancelReferenced(ctx, p, a.References)
-		res.Cancel = &c
-		return res, err
-	}
-	i, ok := chooseInfo(a.Infos)
-	if !ok {
-		return CAPResult{}, crier.Invalid("alert.info", "an alert needs an info block to be sent")
-	}
-	res.Info = i
-	post, err := s.capPost(p, a, i)
+	res := CAPResult{Warnings: a.Warnings, MsgType: crier.MsgAlert}
+	exercise := a.Status != "Actual"
+	inc, unknown, err := s.referencedIncident(ctx, p, a)
 	if err != nil {
 		return CAPResult{}, err
 	}
-	var warning string
-	if post.Segment, warning, err = s.capSegment(ctx, a.Infos[i], fmt.Sprintf("alert.info[%d]", i)); err != nil {
+	res.Unknown = unknown
+	if inc != nil {
+		if first := inc.messages[0]; first.Exercise != exercise {
+			return CAPResult{}, crier.Invalid("alert.status", "%s: the incident it follows up (post %d) is %s",
+				a.Status, first.ID, map[bool]string{true: "an exercise", false: "real"}[first.Exercise])
+		}
+		res.MsgType = map[string]crier.MsgType{"Update": crier.MsgUpdate, "Cancel": crier.MsgCancel}[a.MsgType]
+	}
+	if a.MsgType == "Cancel" {
+		if inc == nil {
+			res.Withdrawn = []int64{}
+			return res, nil
+		}
+		if !inc.live {
+			f, err := s.withdraw(ctx, p, *inc)
+			res.FollowUp = f
+			return res, err
+		}
+	}
+	post, warnings, err := s.capMessage(ctx, p, a, inc)
+	if err != nil {
 		return CAPResult{}, err
 	}
-	if warning != "" {
-		res.Warnings = append(res.Warnings, warning)
+	res.Warnings = append(res.Warnings, warnings...)
+	post.Exercise, post.MsgType = exercise, res.MsgType
+	if post.Alert, err = json.Marshal(a); err != nil {
+		return CAPResult{}, err
+	}
+	if !a.Sent.IsZero() {
+		sent := a.Sent
+		post.OriginSentAt = &sent
+	}
+	if inc != nil {
+		res.FollowUp, err = s.followUp(ctx, p, *inc, res.MsgType, post)
+		return res, err
 	}
 	feed, err := s.Feed(ctx, p, feedSlug)
 	if e := crier.AsError(err); e != nil && e.Field == "feed" {
@@ -138,29 +341,61 @@ func (s *Service) CreateCAPAlert(ctx context.Context, p crier.Principal, feedSlu
 	if res.Created, err = s.save(ctx, p, feed, post); err != nil {
 		return CAPResult{}, err
 	}
-	// An Update replaces the alerts it refers to: what they have not sent
-	// yet is cancelled, once the update is on its way. Feeds' updates
-	// sometimes name themselves among the references.
-	refs := slices.DeleteFunc(slices.Clone(a.References), func(ref cap.Reference) bool {
-		return capExternalID(ref.Sender, ref.Identifier, ref.Sent) == res.Post.ExternalID
-	})
-	if a.MsgType == "Update" && len(refs) > 0 {
-		c, err := s.cancelReferenced(ctx, p, refs)
-		if err != nil {
-			return CAPResult{}, err
-		}
-		res.Replaced = &c
-	}
+	res.IncidentID = res.Post.IncidentID
 	return res, nil
 }
 
-// sendable refuses what is not for residents: only Actual, Public alerts
-// of type Alert, Update or Cancel are sent, and a Cancel must say what it
-// cancels.
+// referencedIncident finds the incident a CAP Update or Cancel follows up,
+// through the first of its references crier sent, and lists those it never
+// sent. Feeds' updates sometimes name themselves among the references.
+func (s *Service) referencedIncident(ctx context.Context, p crier.Principal, a *cap.Alert) (*incident, []string, error) {
+	if a.MsgType == "Alert" {
+		return nil, nil, nil
+	}
+	self := capExternalID(a.Sender, a.Identifier, a.Sent)
+	var found *incident
+	var unknown []string
+	for _, ref := range a.References {
+		ext := capExternalID(ref.Sender, ref.Identifier, ref.Sent)
+		if ext == self {
+			continue
+		}
+		id, err := s.db.PostIDByExternalID(ctx, p.PublisherID(), ext)
+		if errors.Is(err, storage.ErrNotFound) {
+			unknown = append(unknown, ref.Sender+","+ref.Identifier+","+ref.Sent.Format(time.RFC3339))
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if found != nil {
+			continue
+		}
+		inc, err := s.findIncident(ctx, p, id)
+		if e := crier.AsError(err); e != nil && e.Code == crier.ECONFLICT {
+			// The incident is over: a feed that sends its Cancel again
+			// finds the Cancel's post by its own identity before this.
+			return nil, nil, crier.Errorf(crier.ECONFLICT, "alert.references", "%s", e.Message)
+		}
+		if e := crier.AsError(err); e != nil && e.Field == "id" {
+			continue // an emergency post that is no alert
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		found = &inc
+	}
+	return found, unknown, nil
+}
+
+// sendable refuses what is not for residents or their test devices: only
+// Public messages of status Actual (residents), Exercise or Test (test
+// devices) and of type Alert, Update or Cancel are sent, and a Cancel must
+// say what it cancels.
 func sendable(a *cap.Alert) error {
 	switch {
-	case a.Status != "Actual":
-		return crier.Invalid("alert.status", "%s alerts are not sent to residents; only Actual ones are", a.Status)
+	case a.Status != "Actual" && a.Status != "Exercise" && a.Status != "Test":
+		return crier.Invalid("alert.status", "%s alerts are not sent; Actual ones are, and Exercise and Test ones to test devices", a.Status)
 	case a.Scope != "Public":
 		return crier.Invalid("alert.scope", "%s alerts are not sent to residents; only Public ones are", a.Scope)
 	}
@@ -176,21 +411,94 @@ func sendable(a *cap.Alert) error {
 	return crier.Invalid("alert.msgType", "%s messages are not sent to residents; Alert, Update and Cancel are", a.MsgType)
 }
 
-// chooseInfo picks the info block to send: Norwegian (no, nb, nn) first,
-// then English, then the first.
-func chooseInfo(infos []cap.Info) (int, bool) {
-	if len(infos) == 0 {
-		return 0, false
+// capMessage makes the post of a CAP message, all but its place in the
+// incident: its text from its info blocks (the first its own, the others
+// its translations; a Cancel without any gets the all-clear), its area
+// from theirs (a Cancel keeps the incident's).
+func (s *Service) capMessage(ctx context.Context, p crier.Principal, a *cap.Alert, inc *incident) (storage.Post, []string, error) {
+	ext := capExternalID(a.Sender, a.Identifier, a.Sent)
+	if a.MsgType == "Cancel" && len(a.Infos) == 0 {
+		post, err := s.allClear(p, *inc, ext)
+		if err != nil {
+			return storage.Post{}, nil, err
+		}
+		post.Segment = inc.latest.Segment
+		return post, nil, nil
 	}
-	for _, prefer := range [][]string{{"no", "nb", "nn"}, {"en"}} {
-		for i, in := range infos {
-			primary, _, _ := strings.Cut(strings.ToLower(in.Language), "-")
-			if slices.Contains(prefer, primary) {
-				return i, true
+	if len(a.Infos) == 0 {
+		return storage.Post{}, nil, crier.Invalid("alert.info", "an alert needs an info block to be sent")
+	}
+	post, err := s.capPost(p, a, 0)
+	if err != nil {
+		return storage.Post{}, nil, err
+	}
+	if post.Language, post.Translations, err = s.capTranslations(p, a); err != nil {
+		return storage.Post{}, nil, err
+	}
+	// A block without an expiry takes the latest of the others': feeds
+	// often give it in one language only.
+	for _, in := range a.Infos {
+		if post.ExpiresAt == nil || in.Expires.After(*post.ExpiresAt) {
+			if !in.Expires.IsZero() {
+				at := in.Expires
+				post.ExpiresAt = &at
 			}
 		}
 	}
-	return 0, true
+	if a.MsgType == "Cancel" {
+		post.Segment = inc.latest.Segment
+		return post, nil, nil
+	}
+	seg, warnings, err := s.capArea(ctx, p, a)
+	if err != nil {
+		return storage.Post{}, nil, err
+	}
+	post.Segment = seg
+	return post, warnings, nil
+}
+
+// capTranslations are a CAP message's texts: its first info block's
+// language, and the other blocks by theirs (the first block of a language
+// wins).
+func (s *Service) capTranslations(p crier.Principal, a *cap.Alert) (string, crier.Translations, error) {
+	own := strings.TrimSpace(a.Infos[0].Language)
+	var tr crier.Translations
+	for i := 1; i < len(a.Infos); i++ {
+		lang := strings.TrimSpace(a.Infos[i].Language)
+		if strings.EqualFold(lang, own) {
+			continue
+		}
+		if _, ok := tr[lang]; ok {
+			continue
+		}
+		post, err := s.capPost(p, a, i)
+		if err != nil {
+			return "", nil, err
+		}
+		if tr == nil {
+			tr = crier.Translations{}
+		}
+		tr[lang] = crier.Text{Title: post.Title, Body: post.Body}
+	}
+	return own, tr, nil
+}
+
+// capArea is where a CAP Alert or Update goes: every device located in one
+// of the areas of its info blocks (all of them, so that no language's area
+// is missed), checked against the tenant's territory.
+func (s *Service) capArea(ctx context.Context, p crier.Principal, a *cap.Alert) ([]byte, []string, error) {
+	seg, warning, err := s.capSegment(ctx, p.TenantID, a.Infos)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkAlertArea(ctx, p, seg); err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	if warning != "" {
+		warnings = append(warnings, warning)
+	}
+	return seg, warnings, nil
 }
 
 // capPost makes the emergency post of a CAP alert's info block i, all but
@@ -244,26 +552,45 @@ func fitPayload(title, body, url string) string {
 	return body
 }
 
-// capSegment is the audience of an info block: every device located in one
-// of its areas' polygons or circles. The polygons are united and repaired in
+// capSegment is the audience of a CAP message: every device located in one
+// of its info blocks' areas' polygons or circles (each language's block
+// usually repeats the same areas: once is enough). The polygons are united and repaired in
 // PostGIS first: real feeds send areas that overlap or share borders, and
 // rings that cross themselves. Polygons of more positions than a segment
 // holds are simplified to fit, and grown so that they still cover the whole
 // area: an alert may reach a little beyond its area, never fall short of it.
 // The warning says so.
-func (s *Service) capSegment(ctx context.Context, in cap.Info, path string) (seg []byte, warning string, err error) {
+func (s *Service) capSegment(ctx context.Context, tenantID int64, infos []cap.Info) (seg []byte, warning string, err error) {
 	var polygons geojson.MultiPolygon
 	var leaves []any
-	for j, area := range in.Areas {
-		polygons = append(polygons, area.Polygons...)
-		for k, c := range area.Circles {
-			if c.RadiusM < 1 || c.RadiusM > MaxAlertRadiusM {
-				return nil, "", crier.Invalid(fmt.Sprintf("%s.area[%d].circle[%d]", path, j, k),
-					"a radius of %g km: crier sends to circles of 1 m to %d km; use a polygon", c.RadiusM/1000, MaxAlertRadiusM/1000)
+	// Errors of the whole name the first block with areas.
+	path := ""
+	seen, seenPolygon := map[cap.Circle]bool{}, map[string]bool{}
+	for i, in := range infos {
+		if len(in.Areas) > 0 && path == "" {
+			path = fmt.Sprintf("alert.info[%d]", i)
+		}
+		for j, area := range in.Areas {
+			for _, pg := range area.Polygons {
+				if key := fmt.Sprint(pg); !seenPolygon[key] {
+					seenPolygon[key] = true
+					polygons = append(polygons, pg)
+				}
 			}
-			leaves = append(leaves, map[string]any{"near": map[string]float64{"lat": c.Lat, "lon": c.Lon, "radius_m": c.RadiusM}})
+			for k, c := range area.Circles {
+				if c.RadiusM < 1 || c.RadiusM > MaxAlertRadiusM {
+					return nil, "", crier.Invalid(fmt.Sprintf("alert.info[%d].area[%d].circle[%d]", i, j, k),
+						"a radius of %g km: crier sends to circles of 1 m to %d km; use a polygon", c.RadiusM/1000, MaxAlertRadiusM/1000)
+				}
+				if seen[c] {
+					continue // the same area in another language
+				}
+				seen[c] = true
+				leaves = append(leaves, map[string]any{"near": map[string]float64{"lat": c.Lat, "lon": c.Lon, "radius_m": c.RadiusM}})
+			}
 		}
 	}
+	path = cmp.Or(path, "alert.info[0]")
 	if len(polygons) > 0 {
 		united, tolerance, err := s.db.UnionPolygons(ctx, polygons.JSON(), segments.MaxVertices)
 		var ae *storage.AreaError
@@ -309,30 +636,6 @@ func capExternalID(sender, identifier string, sent time.Time) string {
 		id = "cap:sha256:" + hex.EncodeToString(sum[:])
 	}
 	return id
-}
-
-// cancelReferenced cancels what the referenced alerts' posts have not sent.
-// References to alerts crier never sent are listed, not refused: a feed's
-// Cancel often names alerts from before crier took the feed.
-func (s *Service) cancelReferenced(ctx context.Context, p crier.Principal, refs []cap.Reference) (Cancelled, error) {
-	c := Cancelled{Posts: []int64{}}
-	for _, ref := range refs {
-		id, err := s.db.PostIDByExternalID(ctx, p.PublisherID(), capExternalID(ref.Sender, ref.Identifier, ref.Sent))
-		if errors.Is(err, storage.ErrNotFound) {
-			c.Unknown = append(c.Unknown, ref.Sender+","+ref.Identifier+","+ref.Sent.Format(time.RFC3339))
-			continue
-		}
-		if err != nil {
-			return c, err
-		}
-		n, err := s.db.CancelPost(ctx, p.TenantID, id)
-		if err != nil && !errors.Is(err, storage.ErrAlreadyDelivered) {
-			return c, err
-		}
-		c.Posts = append(c.Posts, id)
-		c.Sends += n
-	}
-	return c, nil
 }
 
 // truncate shortens s to at most n characters, ending with an ellipsis when

@@ -74,46 +74,6 @@ func parseCAP(t *testing.T, doc string) *cap.Alert {
 	return a
 }
 
-// TestCAPInfoChoice: the info block sent is the Norwegian one (no, nb, nn,
-// with or without a region, in any case), else the English one (an info
-// block without a language is en-US, as CAP says), else the first.
-func TestCAPInfoChoice(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name      string
-		languages []string // "" leaves the language element out
-		want      int
-	}{
-		{"neither Norwegian nor English: the first", []string{"de-DE", "fr-FR", "pl"}, 0},
-		{"one block in another language", []string{"sv-SE"}, 0},
-		{"Swedish and Danish: the first, not a neighbour", []string{"da", "sv"}, 0},
-		{"English after others", []string{"fr-CA", "en-CA"}, 1},
-		{"Norwegian before English", []string{"en-GB", "de", "no"}, 2},
-		{"Bokmål with its region", []string{"en-US", "nb-NO"}, 1},
-		{"Nynorsk", []string{"de", "en", "nn"}, 2},
-		{"upper case", []string{"de", "NO"}, 1},
-		{"no language is English", []string{"de", ""}, 1},
-		{"the first of two Norwegian", []string{"en", "nb", "nn"}, 1},
-		{"no region prefix match", []string{"nob", "enm"}, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			doc := capDoc{}
-			for i, lang := range tc.languages {
-				doc.Infos = append(doc.Infos, capInfo{Language: lang, Event: fmt.Sprintf("Hendelse %d", i)})
-			}
-			a := parseCAP(t, doc.xml())
-			got, ok := chooseInfo(a.Infos)
-			if !ok || got != tc.want {
-				t.Errorf("languages %q: chose %d (ok %v), want %d", tc.languages, got, ok, tc.want)
-			}
-		})
-	}
-	if _, ok := chooseInfo(nil); ok {
-		t.Error("an alert without info blocks: chooseInfo says there is one to send")
-	}
-}
-
 // TestCAPPostFallbacks: the post of an info block takes its title from the
 // headline, or the event when there is none; its body from the
 // description and the instruction, or the event when there are neither.
@@ -164,8 +124,6 @@ var capRefusals = []struct {
 	{"Private", capDoc{Scope: "Private", Extra: "<addresses>ops@example.org</addresses>"}, "alert.scope", "Private"},
 	{"Draft", capDoc{Status: "Draft"}, "alert.status", "Draft"},
 	{"System", capDoc{Status: "System"}, "alert.status", "System"},
-	{"Test", capDoc{Status: "Test"}, "alert.status", "Test"},
-	{"Exercise", capDoc{Status: "Exercise"}, "alert.status", "Exercise"},
 	{"Error", capDoc{MsgType: "Error", Extra: "<references>beredskap@example.org,cap-test-0,2026-11-27T11:00:00+01:00</references>"},
 		"alert.msgType", "Error"},
 	{"Ack", capDoc{MsgType: "Ack", Extra: "<references>beredskap@example.org,cap-test-0,2026-11-27T11:00:00+01:00</references>"},
@@ -178,9 +136,9 @@ func oneInfo(d capDoc) capDoc {
 	return d
 }
 
-// TestCAPSendable: only Actual, Public alerts of type Alert, Update or
-// Cancel (naming what it cancels) are for residents; every other is refused
-// naming its CAP element.
+// TestCAPSendable: only Public messages of type Alert, Update or Cancel
+// (naming what it cancels) are sent: Actual ones to residents, Exercise and
+// Test ones to test devices; every other is refused naming its CAP element.
 func TestCAPSendable(t *testing.T) {
 	t.Parallel()
 	for _, tc := range capRefusals {
@@ -199,6 +157,7 @@ func TestCAPSendable(t *testing.T) {
 		{}, {MsgType: "Update", Extra: "<references>beredskap@example.org,cap-test-0,2026-11-27T11:00:00+01:00</references>"},
 		{MsgType: "Cancel", Extra: "<references>beredskap@example.org,cap-test-0,2026-11-27T11:00:00+01:00</references>"},
 		{MsgType: "Update"}, // an Update naming nothing is a new alert
+		{Status: "Exercise"}, {Status: "Test"}, // for the test devices
 	} {
 		if err := sendable(parseCAP(t, oneInfo(ok).xml())); err != nil {
 			t.Errorf("%s %s %s refused: %v", cmpOr(ok.Status, "Actual"), cmpOr(ok.Scope, "Public"), cmpOr(ok.MsgType, "Alert"), err)
@@ -208,8 +167,9 @@ func TestCAPSendable(t *testing.T) {
 
 // TestCreateCAPAlertFallbacksAndRefusals runs CAP alerts through
 // CreateCAPAlert on a real database and Redis: an alert in neither
-// Norwegian nor English sends its first info block, titled by its event
-// when it has no headline, as an emergency dispatch; the refusals make no
+// Norwegian nor English has its first info block as its own text, titled
+// by its event when it has no headline, the other as a translation, as an
+// emergency dispatch; the refusals make no
 // post and queue nothing.
 func TestCreateCAPAlertFallbacksAndRefusals(t *testing.T) {
 	t.Parallel()
@@ -266,15 +226,15 @@ func TestCreateCAPAlertFallbacksAndRefusals(t *testing.T) {
 		t.Fatalf("CreateCAPAlert: %v", err)
 	}
 	type sent struct {
-		Info        int
+		Language    string
 		Title, Body string
 		Class       crier.Class
 		New         bool
 		ExternalID  string
 	}
-	want := sent{Info: 0, Title: "Hochwasser", Body: "Der Fluss tritt über die Ufer.", Class: crier.ClassEmergency, New: true,
+	want := sent{Language: "de-DE", Title: "Hochwasser", Body: "Der Fluss tritt über die Ufer.", Class: crier.ClassEmergency, New: true,
 		ExternalID: "cap:beredskap@example.org,cap-test-1,2026-11-27T11:00:00Z"}
-	got := sent{res.Info, res.Post.Title, res.Post.Body, res.Post.Class, res.New, res.Post.ExternalID}
+	got := sent{res.Post.Language, res.Post.Title, res.Post.Body, res.Post.Class, res.New, res.Post.ExternalID}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the alert in German and French (-want +got):\n%s", diff)
 	}
@@ -284,6 +244,9 @@ func TestCreateCAPAlertFallbacksAndRefusals(t *testing.T) {
 	}
 	if stored.Title != want.Title || stored.Body != want.Body {
 		t.Errorf("stored post titled %q with body %q; want %q, %q", stored.Title, stored.Body, want.Title, want.Body)
+	}
+	if fr := stored.Translations["fr-FR"]; fr.Title != "Inondation au centre" || fr.Body != "La rivière déborde." || len(stored.Translations) != 1 {
+		t.Errorf("stored translations %+v; want the French block as fr-FR", stored.Translations)
 	}
 	if info, err := insp.GetQueueInfo(tasks.QueueEmergency); err != nil || info.Size != 1 {
 		t.Errorf("emergency queue after the alert: %+v, %v; want its dispatch queued", info, err)

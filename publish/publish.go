@@ -125,6 +125,12 @@ func (s *Service) CreatePost(ctx context.Context, p crier.Principal, r PostReque
 // reconciler would; otherwise the task id makes it a no-op.
 func (s *Service) save(ctx context.Context, p crier.Principal, feed crier.Feed, post storage.Post) (Created, error) {
 	post.TenantID, post.FeedID, post.PublisherID = p.TenantID, feed.ID, p.PublisherID()
+	post.CreatedByKey = p.KeyID
+	if post.Class == crier.ClassEmergency {
+		if err := s.releaseRule(ctx, &post); err != nil {
+			return Created{}, err
+		}
+	}
 	saved, created, err := s.db.CreatePost(ctx, post)
 	if err != nil {
 		return Created{}, err
@@ -132,9 +138,38 @@ func (s *Service) save(ctx context.Context, p crier.Principal, feed crier.Feed, 
 	if saved.State != crier.PostAccepted {
 		return Created{Post: saved, New: created}, nil
 	}
+	return Created{Post: saved, New: created}, s.enqueueDispatch(ctx, saved)
+}
+
+// releaseRule makes an emergency post the first message of an incident if
+// it is not a follow-up, and holds it for a second person's approval where
+// the tenant wants that: every alert and update, whichever way it came
+// (POST /v1/alerts, CAP, or an emergency POST /v1/posts), but never an
+// all-clear, which only comes for a live incident.
+func (s *Service) releaseRule(ctx context.Context, post *storage.Post) error {
+	if post.MsgType == "" {
+		post.MsgType = crier.MsgAlert
+	}
+	if post.MsgType == crier.MsgCancel {
+		return nil
+	}
+	rules, err := s.db.TenantAlertRules(ctx, post.TenantID)
+	if err != nil {
+		return err
+	}
+	if rules.Approval {
+		lapses := s.cfg.Now().Add(rules.ApprovalTTL)
+		post.State, post.LapsesAt = crier.PostAwaitingApproval, &lapses
+	}
+	return nil
+}
+
+// enqueueDispatch queues the dispatch of an accepted post; if Redis does
+// not take it, the reconciler will.
+func (s *Service) enqueueDispatch(ctx context.Context, saved storage.Post) error {
 	task, err := tasks.NewDispatch(saved.ID, saved.Class, saved.PublishAt)
 	if err != nil {
-		return Created{}, err
+		return err
 	}
 	// A Redis that does not answer must not hold the publisher's request
 	// for long: the post is kept either way.
@@ -149,7 +184,7 @@ func (s *Service) save(ctx context.Context, p crier.Principal, feed crier.Feed, 
 		s.cfg.Logger.Warn("post accepted; queueing its dispatch is left to the reconciler",
 			slog.Int64("post_id", saved.ID), slog.Any("error", err))
 	}
-	return Created{Post: saved, New: created}, nil
+	return nil
 }
 
 // visiblePost reads a post the principal may see; to an organisation the

@@ -160,14 +160,17 @@ func TestAlerts(t *testing.T) {
 		State                   string
 	}
 	s.do("GET", "/v1/posts/"+strconv.FormatInt(id, 10), s.MuniKey, nil, &post)
-	if post.Class != "emergency" || post.Title != "Flom i sentrum" ||
-		post.Body != "Elva har gått over sine bredder.\n\nHold deg unna sentrum." ||
-		post.URL != "https://www.sandefjord.kommune.no/beredskap" || !post.ExpiresAt.Equal(first.Expires) ||
-		post.ExternalID != "cap:"+first.ref() {
-		t.Errorf("the post of the CAP alert (its Norwegian info): %+v", post)
+	if post.Class != "emergency" || post.Title != "Flood in the centre" || post.Body != "The river has flooded the centre." ||
+		!post.ExpiresAt.Equal(first.Expires) || post.ExternalID != "cap:"+first.ref() {
+		t.Errorf("the post of the CAP alert (its first info, the others its translations): %+v", post)
 	}
-	if out["info"] != 1.0 {
-		t.Errorf("info sent %v, want 1 (the Norwegian one)", out["info"])
+	stored, err := s.db.Post(ctx, s.tenant.ID, id)
+	if nb := stored.Translations["nb-NO"]; err != nil || stored.Language != "en-GB" || nb.Title != "Flom i sentrum" ||
+		nb.Body != "Elva har gått over sine bredder.\n\nHold deg unna sentrum." {
+		t.Errorf("the stored alert: language %q, translations %+v (%v); want en-GB with nb-NO", stored.Language, stored.Translations, err)
+	}
+	if out["msg_type"] != "alert" || out["incident_id"] != out["id"] {
+		t.Errorf("the CAP alert: %v, want the first message of its own incident", out)
 	}
 
 	// The feed delivers the same alert again.
@@ -176,20 +179,21 @@ func TestAlerts(t *testing.T) {
 		t.Errorf("the same alert again: %d %v, want 200 with post %v", code, again, out["id"])
 	}
 
-	// An Update: a new post, and the first replaced.
+	// An Update: a new message of the same incident.
 	update := capAlert{Identifier: "sandefjord-flom-2", MsgType: "Update", References: first.ref(), Sent: now.Add(time.Minute),
 		Expires: now.Add(6 * time.Hour)}
 	code, out2 := s.postAlert(s.MuniKey, "?feed=beredskap", "text/xml; charset=utf-8", update.xml())
 	if code != http.StatusAccepted || out2["id"] == out["id"] {
 		t.Fatalf("CAP update: %d %v", code, out2)
 	}
-	if replaced, _ := out2["replaced"].(map[string]any); replaced == nil || fmt.Sprint(replaced["cancelled_posts"]) != fmt.Sprintf("[%d]", id) {
-		t.Errorf("the update replaced %v, want post %d", out2["replaced"], id)
+	if out2["msg_type"] != "update" || out2["incident_id"] != out["id"] {
+		t.Errorf("the update: %v, want an update of incident %d", out2, id)
 	}
 	s.waitDone(s.MuniKey, int64(out2["id"].(float64)))
 
-	// A Cancel stops what the alert has not sent: here a scheduled post
-	// that carries the CAP identity of an alert.
+	// A Cancel of an incident that reached no one withdraws it: here an
+	// emergency post scheduled for later that carries the CAP identity of
+	// an alert.
 	later := capAlert{Identifier: "sandefjord-flom-3", Sent: now.Add(2 * time.Minute)}
 	var scheduled struct{ ID int64 }
 	if code := s.do("POST", "/v1/posts", s.MuniKey, map[string]any{"feed": "beredskap", "title": "Flom", "body": "Varsel",
@@ -200,7 +204,7 @@ func TestAlerts(t *testing.T) {
 	cancel := capAlert{Identifier: "sandefjord-flom-4", MsgType: "Cancel", Sent: now.Add(3 * time.Minute),
 		References: later.ref() + " " + capSender + ",never-sent," + now.Format(time.RFC3339), Expires: now.Add(time.Hour)}
 	code, res := s.postAlert(s.MuniKey, "", "application/cap+xml", cancel.xml())
-	if code != http.StatusOK || fmt.Sprint(res["cancelled_posts"]) != fmt.Sprintf("[%d]", scheduled.ID) ||
+	if code != http.StatusOK || fmt.Sprint(res["withdrawn"]) != fmt.Sprintf("[%d]", scheduled.ID) || res["sent"] != false ||
 		fmt.Sprint(res["unknown_references"]) != "["+capSender+",never-sent,"+now.Format(time.RFC3339)+"]" {
 		t.Errorf("CAP cancel: %d %v", code, res)
 	}
@@ -252,8 +256,8 @@ func TestAlerts(t *testing.T) {
 		field                               string
 	}{
 		{"an organisation", s.OrgKey, "?feed=beredskap", "application/cap+xml", fresh.xml(), 403, ""},
-		{"a test alert", s.MuniKey, "?feed=beredskap", "application/cap+xml",
-			capAlert{Identifier: "t", Status: "Test", Sent: now, Expires: now.Add(time.Hour)}.xml(), 400, "alert.status"},
+		{"a draft", s.MuniKey, "?feed=beredskap", "application/cap+xml",
+			capAlert{Identifier: "t", Status: "Draft", Sent: now, Expires: now.Add(time.Hour)}.xml(), 400, "alert.status"},
 		{"an Ack", s.MuniKey, "?feed=beredskap", "application/cap+xml",
 			capAlert{Identifier: "a", MsgType: "Ack", Sent: now, Expires: now.Add(time.Hour)}.xml(), 400, "alert.msgType"},
 		{"a Cancel naming nothing", s.MuniKey, "", "application/cap+xml",
@@ -303,19 +307,19 @@ func TestAlertsFromRealFeeds(t *testing.T) {
 	expires := regexp.MustCompile(`<expires>[^<]*</expires>`)
 	// "sent" with the info block sent, "cancel", or the element refused.
 	want := map[string]string{
-		"ca-ec-update-multiref-allclear-en-fr-empty-elements.cap.xml": "sent 0",
+		"ca-ec-update-multiref-allclear-en-fr-empty-elements.cap.xml": "sent alert",
 		// Its only polygon has two distinct points; its geocodes cannot be placed.
 		"de-dwd-update-references-degenerate-polygon-warncellid.cap.xml":                        "alert.info[0].area",
 		"de-mowas-cancel-probealarm-hessen-9lang-multipolygon.CONVERTED-from-nina-json.cap.xml": "cancel",
-		"fr-meteofrance-geocode-only-nuts3-multiarea-fr-en.cap.xml":                             "alert.info[1].area",
+		"fr-meteofrance-geocode-only-nuts3-multiarea-fr-en.cap.xml":                             "alert.info[0].area",
 		"il-ims-empty-polygon-emma-geocode-en-he.cap.xml":                                       "alert.info[0].area",
-		"mo-smg-update-allclear-3lang-multiline-polygon.cap.xml":                                "sent 2",
-		"no-metno-gale-marine-polygon-emma-2info-no-en.cap.xml":                                 "sent 0",
-		"rs-hidmet-meteoalarm-update-references-3lang.cap.xml":                                  "sent 0",
-		"us-ntwc-tsunami-info-circle.cap.xml":                                                   "sent 0",
+		"mo-smg-update-allclear-3lang-multiline-polygon.cap.xml":                                "sent alert",
+		"no-metno-gale-marine-polygon-emma-2info-no-en.cap.xml":                                 "sent alert",
+		"rs-hidmet-meteoalarm-update-references-3lang.cap.xml":                                  "sent alert",
+		"us-ntwc-tsunami-info-circle.cap.xml":                                                   "sent alert",
 		// Overlapping polygons and rings that touch: united and repaired.
-		"us-nws-ipaws-sps-same-ugc-blockchannel.GEOCODE-EXPANDED-polygons.cap.xml": "sent 0",
-		"us-nws-oasis-example-severe-tstorm-polygon-same-fips.cap.xml":             "sent 0",
+		"us-nws-ipaws-sps-same-ugc-blockchannel.GEOCODE-EXPANDED-polygons.cap.xml": "sent alert",
+		"us-nws-oasis-example-severe-tstorm-polygon-same-fips.cap.xml":             "sent alert",
 		"us-usgs-earthquake-circle-radius0-iso8859-1.cap.xml":                      "alert.info[0].area[0].circle[0]",
 	}
 	files, err := filepath.Glob("../cap/testdata/*.xml")
@@ -333,7 +337,7 @@ func TestAlertsFromRealFeeds(t *testing.T) {
 		var got string
 		switch {
 		case code == http.StatusAccepted:
-			got = fmt.Sprintf("sent %v", out["info"])
+			got = fmt.Sprintf("sent %v", out["msg_type"])
 			// Macao's update names itself among its references: it must
 			// not cancel itself.
 			var st postStatus
@@ -341,7 +345,7 @@ func TestAlertsFromRealFeeds(t *testing.T) {
 			if st.State == "cancelled" {
 				got += " but cancelled"
 			}
-		case code == http.StatusOK && out["cancelled_posts"] != nil:
+		case code == http.StatusOK && out["withdrawn"] != nil:
 			got = "cancel"
 		case code == http.StatusBadRequest && e != nil:
 			got = fmt.Sprint(e["field"])

@@ -34,7 +34,11 @@ const (
 	AuditPostCreated    AuditAction = "post.created"
 	AuditPostCancelled  AuditAction = "post.cancelled"
 	AuditAlertCreated   AuditAction = "alert.created"   // a JSON alert, a CAP Alert or Update
-	AuditAlertCancelled AuditAction = "alert.cancelled" // a CAP Cancel
+	AuditAlertCancelled AuditAction = "alert.cancelled" // an all-clear sent, JSON or CAP
+	AuditAlertUpdated   AuditAction = "alert.updated"   // an update sent, JSON or CAP
+	AuditAlertWithdrawn AuditAction = "alert.withdrawn" // a cancel of an incident that reached no one
+	AuditAlertApproved  AuditAction = "alert.approved"
+	AuditTestDevices    AuditAction = "test_devices.changed"
 	AuditAreasImported  AuditAction = "areas.imported"
 	AuditKeyCreated     AuditAction = "key.created"
 	AuditKeyRevoked     AuditAction = "key.revoked"
@@ -42,6 +46,7 @@ const (
 
 // AuditActions lists every action, for filters to check against.
 var AuditActions = []AuditAction{AuditPostCreated, AuditPostCancelled, AuditAlertCreated, AuditAlertCancelled,
+	AuditAlertUpdated, AuditAlertWithdrawn, AuditAlertApproved, AuditTestDevices,
 	AuditAreasImported, AuditKeyCreated, AuditKeyRevoked}
 
 // Event is an action to record.

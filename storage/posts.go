@@ -55,7 +55,8 @@ type Post struct {
 	Language     string
 	Translations crier.Translations
 	// Alert is what an alert was beyond the post (CAP's identity, status,
-	// event, urgency and the like, as JSON), nil for other posts.
+	// event, urgency and the like, as JSON), nil for other posts. It is
+	// written with the post but read only by PostAlert: it can be large.
 	Alert []byte
 	// OriginSentAt is when the alert's author sent it (CAP sent); nil: the
 	// post's creation is its origin.
@@ -80,7 +81,7 @@ const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.ex
 	p.url, p.data, p.tags, p.class, p.target, p.segment, p.collapse_key, p.publish_at, p.expires_at, p.state, p.audience,
 	p.dispatch_cursor, p.created_at, p.snapshot_at, p.dispatched_at, p.dispatch_enqueued_at, f.slug, f.mandatory,
 	coalesce((SELECT pb.role = 'organisation' FROM publishers pb WHERE pb.id = p.publisher_id), true),
-	coalesce(p.incident_id, 0), coalesce(p.msg_type, ''), p.exercise, p.language, p.translations, p.alert,
+	coalesce(p.incident_id, 0), coalesce(p.msg_type, ''), p.exercise, p.language, p.translations,
 	p.origin_sent_at, coalesce(p.created_by_key, 0), coalesce(p.approved_by_key, 0), p.approved_at, p.lapses_at,
 	(SELECT t.language FROM tenants t WHERE t.id = p.tenant_id)`
 
@@ -91,7 +92,7 @@ func scanPost(row pgx.Row) (Post, error) {
 		&p.URL, &data, &p.Tags, &p.Class, &p.Target, &p.Segment, &p.CollapseKey, &p.PublishAt, &p.ExpiresAt, &p.State, &p.Audience,
 		&p.DispatchCursor, &p.CreatedAt, &p.SnapshotAt, &p.DispatchedAt, &p.DispatchEnqueuedAt, &p.FeedSlug, &p.FeedMandatory,
 		&p.Organisation,
-		&p.IncidentID, &p.MsgType, &p.Exercise, &p.Language, &translations, &p.Alert,
+		&p.IncidentID, &p.MsgType, &p.Exercise, &p.Language, &translations,
 		&p.OriginSentAt, &p.CreatedByKey, &p.ApprovedByKey, &p.ApprovedAt, &p.LapsesAt,
 		&p.TenantLanguage)
 	if err != nil {
@@ -143,7 +144,11 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 		INSERT INTO posts (id, tenant_id, feed_id, publisher_id, external_id, title, body,
 		url, data, tags, class, collapse_key, publish_at, expires_at, target, segment,
 		incident_id, msg_type, exercise, language, translations, alert, origin_sent_at, created_by_key, lapses_at, state)
-		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+		       -- One collapse id per incident: each message replaces the
+		       -- one before on the phone.
+		       CASE WHEN $17::text = 'alert' THEN 'incident-' || n.id
+		            WHEN $16::bigint IS NOT NULL THEN 'incident-' || $16::bigint ELSE $11 END, $12, $13, $14, $15,
 		       CASE WHEN $17::text = 'alert' THEN n.id ELSE $16 END, $17, $18, $19, $20, $21, $22, $23, $24, $25
 		FROM n
 		ON CONFLICT (publisher_id, external_id) DO NOTHING RETURNING id`,
@@ -175,6 +180,16 @@ func (db *DB) Post(ctx context.Context, tenantID, id int64) (Post, error) {
 		return Post{}, notFound(err, fmt.Sprintf("post %d", id))
 	}
 	return p, nil
+}
+
+// PostAlert reads what an alert was beyond its post (Post.Alert), nil if
+// nothing was kept.
+func (db *DB) PostAlert(ctx context.Context, tenantID, id int64) ([]byte, error) {
+	var alert []byte
+	if err := db.pool.QueryRow(ctx, `SELECT alert FROM posts WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&alert); err != nil {
+		return nil, notFound(err, fmt.Sprintf("post %d", id))
+	}
+	return alert, nil
 }
 
 // PostIDByExternalID finds a publisher's post by the external id it was

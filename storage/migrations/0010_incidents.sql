@@ -27,6 +27,8 @@ ALTER TABLE posts
     ADD COLUMN approved_at timestamptz,
     ADD COLUMN lapses_at timestamptz,
     ADD CHECK ((incident_id IS NULL) = (msg_type IS NULL));
+-- Every emergency post so far is the first message of an incident.
+UPDATE posts SET incident_id = id, msg_type = 'alert' WHERE class = 'emergency';
 CREATE INDEX posts_incident_idx ON posts (incident_id) WHERE incident_id IS NOT NULL;
 
 ALTER TABLE posts DROP CONSTRAINT posts_state_check,
