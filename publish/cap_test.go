@@ -156,7 +156,7 @@ func TestCAPSendable(t *testing.T) {
 	for _, ok := range []capDoc{
 		{}, {MsgType: "Update", Extra: "<references>beredskap@example.org,cap-test-0,2026-11-27T11:00:00+01:00</references>"},
 		{MsgType: "Cancel", Extra: "<references>beredskap@example.org,cap-test-0,2026-11-27T11:00:00+01:00</references>"},
-		{MsgType: "Update"}, // an Update naming nothing is a new alert
+		{MsgType: "Update"},                    // an Update naming nothing is a new alert
 		{Status: "Exercise"}, {Status: "Test"}, // for the test devices
 	} {
 		if err := sendable(parseCAP(t, oneInfo(ok).xml())); err != nil {

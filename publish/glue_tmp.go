@@ -22,4 +22,6 @@ func checkAlertTranslations(post storage.Post, lang string, tr map[string]crier.
 	return lang, tr, nil
 }
 
-func (s *Service) checkAlertArea(ctx context.Context, p crier.Principal, seg []byte) error { return nil }
+func (s *Service) checkAlertArea(ctx context.Context, p crier.Principal, seg []byte) error {
+	return nil
+}

@@ -39,6 +39,7 @@ const (
 	AuditAlertWithdrawn AuditAction = "alert.withdrawn" // a cancel of an incident that reached no one
 	AuditAlertApproved  AuditAction = "alert.approved"
 	AuditTestDevices    AuditAction = "test_devices.changed"
+	AuditAlertRules     AuditAction = "tenant.alert_rules" // the operator's
 	AuditAreasImported  AuditAction = "areas.imported"
 	AuditKeyCreated     AuditAction = "key.created"
 	AuditKeyRevoked     AuditAction = "key.revoked"
@@ -46,7 +47,7 @@ const (
 
 // AuditActions lists every action, for filters to check against.
 var AuditActions = []AuditAction{AuditPostCreated, AuditPostCancelled, AuditAlertCreated, AuditAlertCancelled,
-	AuditAlertUpdated, AuditAlertWithdrawn, AuditAlertApproved, AuditTestDevices,
+	AuditAlertUpdated, AuditAlertWithdrawn, AuditAlertApproved, AuditTestDevices, AuditAlertRules,
 	AuditAreasImported, AuditKeyCreated, AuditKeyRevoked}
 
 // Event is an action to record.

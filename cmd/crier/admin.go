@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/areas"
@@ -22,7 +23,7 @@ func openDB(ctx context.Context, c common) (*storage.DB, error) {
 
 func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("tenant: want a subcommand: create, fcm, apns or rate")
+		return fmt.Errorf("tenant: want a subcommand: create, fcm, apns, rate or alerts")
 	}
 	fs := newFlags("tenant "+args[0], stderr)
 	var c common
@@ -120,8 +121,37 @@ func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io
 			fmt.Fprintf(stdout, "%s sends of %s limited to %d a second\n", *provider, t.Slug, *perSecond)
 			return nil
 		})
+	case "alerts":
+		approval := fs.Bool("approval", false, "alerts wait for a second person's approval (a second municipality key)")
+		ttl := fs.Duration("approval-ttl", 30*time.Minute, "how long an alert waits for approval before it lapses")
+		language := fs.String("language", "nb", "the tenant's default language: the text a device of no language a post has gets")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "slug"); err != nil {
+			return err
+		}
+		if *ttl < time.Minute || *ttl > 24*time.Hour {
+			return fmt.Errorf("tenant alerts: -approval-ttl must be between 1m and 24h, not %s", *ttl)
+		}
+		if !crier.ValidLocale(*language) {
+			return fmt.Errorf("tenant alerts: -language %q is no language tag (nb, en-GB)", *language)
+		}
+		return withTenant(ctx, c, *slug, func(db *storage.DB, t storage.Tenant) error {
+			rules := storage.AlertRules{Approval: *approval, ApprovalTTL: ttl.Truncate(time.Second), Language: *language}
+			if err := db.SetTenantAlertRules(ctx, t.ID, rules); err != nil {
+				return err
+			}
+			if err := db.Record(ctx, storage.Operator(storage.NewRequestID()), storage.Event{TenantID: t.ID, Action: storage.AuditAlertRules,
+				Detail: map[string]any{"approval": rules.Approval, "approval_ttl": rules.ApprovalTTL.String(), "language": rules.Language}}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "alerts of %s: approval %v (lapse after %s), default language %s\n", t.Slug, rules.Approval,
+				rules.ApprovalTTL, rules.Language)
+			return nil
+		})
 	}
-	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm, apns or rate", args[0])
+	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm, apns, rate or alerts", args[0])
 }
 
 func withTenant(ctx context.Context, c common, slug string, f func(*storage.DB, storage.Tenant) error) error {
