@@ -142,6 +142,16 @@ func TestCLIBootstrapAndServe(t *testing.T) {
 	if out := c.run("tenant", "rate", "-slug", "larvik", "-provider", "fcm", "-per-second", "500"); !strings.Contains(out, "limited to 500") {
 		t.Errorf("tenant rate: %q", out)
 	}
+	if out := c.run("tenant", "alerts", "-slug", "larvik", "-approval", "-approval-ttl", "20m", "-language", "nn"); !strings.Contains(out,
+		"approval true (lapse after 20m0s), default language nn") {
+		t.Errorf("tenant alerts: %q", out)
+	}
+	if out := c.run("tenant", "alerts", "-slug", "larvik"); !strings.Contains(out, "approval false (lapse after 30m0s), default language nb") {
+		t.Errorf("tenant alerts with the defaults: %q", out)
+	}
+	if out := c.run("audit", "-tenant", "larvik"); strings.Count(out, "tenant.alert_rules") != 2 {
+		t.Errorf("the audit log does not hold both changes of the alert rules:\n%s", out)
+	}
 	c.run("publisher", "create", "-tenant", "larvik", "-slug", "kommunen", "-name", "Larvik kommune", "-role", "municipality")
 	c.run("feed", "create", "-tenant", "larvik", "-publisher", "kommunen", "-slug", "viktig", "-name", "Viktig", "-mandatory")
 	pubKey := strings.TrimSpace(c.run("key", "create", "-tenant", "larvik", "-publisher", "kommunen"))
@@ -198,6 +208,8 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"tenant", "create", "-slug", "x"}, "missing -name"},
 		{[]string{"publisher", "create", "-tenant", "x", "-slug", "y", "-name", "z", "-role", "king"}, "-role must be municipality or organisation"},
 		{[]string{"key"}, "key create"},
+		{[]string{"tenant", "alerts", "-slug", "x", "-approval-ttl", "10s"}, "between 1m and 24h"},
+		{[]string{"tenant", "alerts", "-slug", "x", "-language", "no way"}, "no language tag"},
 	}
 	for _, c := range cases {
 		err := run(context.Background(), c.args, getenv, io.Discard, io.Discard)
