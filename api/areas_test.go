@@ -66,3 +66,67 @@ func TestAPIAreas(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIAreaCodes: codes come in with PUT /v1/areas (the "codes" object
+// and the code properties) and are shown by GET /v1/areas; a bad one is a
+// 400 naming it.
+func TestAPIAreaCodes(t *testing.T) {
+	t.Parallel()
+	s := newEnv(t)
+	square := `"geometry":{"type":"Polygon","coordinates":[[[10,59],[10.1,59],[10.1,59.1],[10,59]]]}`
+	body := `{"type":"FeatureCollection","features":[
+		{"type":"Feature","properties":{"slug":"sandefjord","kommunenummer":"3907","fylke":"39","codes":{"EMMA_ID":"NO809","SAME":["1","2"]}},` + square + `},
+		{"type":"Feature","properties":{"slug":"larvik"},` + square + `}]}`
+	type area struct {
+		Slug  string         `json:"slug"`
+		Codes map[string]any `json:"codes"`
+	}
+	var put struct{ Areas []area }
+	code, b := s.putRaw("/v1/areas", s.MuniKey, []byte(body))
+	if err := json.Unmarshal(b, &put); code != http.StatusOK || err != nil {
+		t.Fatalf("import: %d %s", code, b)
+	}
+	want := []area{
+		{"sandefjord", map[string]any{"kommunenummer": "3907", "EMMA_ID": "NO809", "SAME": []any{"1", "2"}}},
+		{"larvik", map[string]any{}},
+	}
+	if diff := cmp.Diff(want, put.Areas); diff != "" {
+		t.Errorf("imported (-want +got):\n%s", diff)
+	}
+	var list struct{ Areas []area }
+	if code := s.do("GET", "/v1/areas", s.AppKey, nil, &list); code != http.StatusOK {
+		t.Fatalf("list: %d", code)
+	}
+	if diff := cmp.Diff([]area{want[1], want[0]}, list.Areas); diff != "" {
+		t.Errorf("listed (-want +got):\n%s", diff)
+	}
+
+	// ?code_properties= names other properties; empty, none.
+	put.Areas = nil
+	code, b = s.putRaw("/v1/areas?code_properties=fylke,+kommunenummer", s.MuniKey, []byte(body))
+	if err := json.Unmarshal(b, &put); code != http.StatusOK || err != nil ||
+		!cmp.Equal(put.Areas[0].Codes, map[string]any{"fylke": "39", "kommunenummer": "3907", "EMMA_ID": "NO809", "SAME": []any{"1", "2"}}) {
+		t.Errorf("code_properties=fylke,kommunenummer: %d %s", code, b)
+	}
+	put.Areas = nil // json.Unmarshal would merge into the old maps
+	code, b = s.putRaw("/v1/areas?code_properties=", s.MuniKey, []byte(body))
+	if err := json.Unmarshal(b, &put); code != http.StatusOK || err != nil ||
+		!cmp.Equal(put.Areas[0].Codes, map[string]any{"EMMA_ID": "NO809", "SAME": []any{"1", "2"}}) {
+		t.Errorf("code_properties=: %d %s", code, b)
+	}
+
+	for _, c := range []struct{ props, field string }{
+		{`{"slug":"x","codes":["EMMA_ID"]}`, "features[0].properties.codes"},
+		{`{"slug":"x","codes":{"EMMA_ID":{}}}`, "features[0].properties.codes.EMMA_ID"},
+		{`{"slug":"x","codes":{"SAME":["1",""]}}`, "features[0].properties.codes.SAME[1]"},
+		{`{"slug":"x","kommunenummer":true}`, "features[0].properties.kommunenummer"},
+	} {
+		var e struct {
+			Error struct{ Code, Field, Message string }
+		}
+		code, b := s.putRaw("/v1/areas", s.MuniKey, []byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":`+c.props+`,`+square+`}]}`))
+		if err := json.Unmarshal(b, &e); err != nil || code != http.StatusBadRequest || e.Error.Field != c.field || e.Error.Message == "" {
+			t.Errorf("%s: %d %s; want 400 naming %s", c.props, code, b, c.field)
+		}
+	}
+}

@@ -189,7 +189,7 @@ func TestAPIAuditSession(t *testing.T) {
 		muni("key.revoked", newKey, "s-8"),
 		muni("key.created", newKey, "s-7"),
 		muni("areas.imported", "sentrum,havna", "s-6"),
-		muni("alert.cancelled", capAlert, "s-5"),
+		muni("alert.withdrawn", capAlert, "s-5"), // it reached no one yet: no workers here
 		muni("alert.created", capAlert, "s-4"),
 		muni("alert.created", jsonAlert, "s-3"),
 		{"post.cancelled", post, "key", club, "club site", "sandefjord-fotball", "s-2"},

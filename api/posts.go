@@ -57,6 +57,10 @@ type postJSON struct {
 	PublishAt   time.Time         `json:"publish_at"`
 	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
+	// Language is the language of title and body, "" for the tenant's;
+	// Translations are the texts in other languages.
+	Language     string             `json:"language,omitempty"`
+	Translations crier.Translations `json:"translations,omitempty"`
 	// State: accepted, dispatching, sending, done or cancelled.
 	State crier.PostState `json:"state"`
 	// The counts are as the principal may see them: rounded for an
@@ -71,6 +75,8 @@ type postJSON struct {
 	LastSentAt   *time.Time                          `json:"last_sent_at"`
 	SendRate     *float64                            `json:"send_rate,omitempty"`
 	Paused       []pausedJSON                        `json:"paused,omitempty"`
+	// Reach is what the apps' receipts say (receipts.go).
+	Reach *reachJSON `json:"reach"`
 }
 
 type pausedJSON struct {
@@ -99,6 +105,7 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	post, pr, p := st.Post, st.Progress, principal(r.Context())
 	out := postJSON{ID: post.ID, Feed: post.FeedSlug, Class: post.Class, Title: post.Title, Body: post.Body,
+		Language: post.Language, Translations: post.Translations,
 		URL: post.URL, Data: post.Data, Tags: nonNil(post.Tags), ExternalID: post.ExternalID,
 		CollapseKey: post.CollapseKey, Target: post.Target, Segment: post.Segment, PublishAt: post.PublishAt,
 		ExpiresAt: post.ExpiresAt, CreatedAt: post.CreatedAt, State: st.State,
@@ -116,6 +123,9 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, e := range st.Paused {
 		out.Paused = append(out.Paused, pausedJSON{Provider: e.Provider, Reason: e.Reason, Since: e.Since})
+	}
+	if out.Reach, err = s.reach(r, p, post.ID); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -36,6 +36,11 @@ type Config struct {
 	// Retry-After. Defaults DefaultPreviews and DefaultPreviewWait.
 	Previews    int
 	PreviewWait time.Duration
+	// Receipts takes the apps' receipts (receipts.go); nil: each request
+	// writes its own. ReceiptRequests is how many receipt requests run at
+	// once, default DefaultReceiptRequests.
+	Receipts        ReceiptSink
+	ReceiptRequests int
 }
 
 // Server serves the API.
@@ -64,11 +69,13 @@ func New(db *storage.DB, pub *publish.Service, cfg Config) (*Server, error) {
 	s.mux.Handle("PUT /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.putDevice))
 	s.mux.Handle("GET /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.getDevice))
 	s.mux.Handle("DELETE /v1/devices/{installation_id}", s.auth(crier.KeyApp, s.deleteDevice))
+	s.mux.Handle("POST /v1/devices/{installation_id}/receipts", s.receiptsHandler())
 	s.mux.Handle("POST /v1/posts", s.auth(crier.KeyPublisher, s.createPost))
 	s.mux.Handle("GET /v1/posts/{id}", s.auth(crier.KeyPublisher, s.getPost))
 	s.mux.Handle("DELETE /v1/posts/{id}", s.auth(crier.KeyPublisher, s.cancelPost))
 	s.mux.Handle("POST /v1/alerts", s.auth(crier.KeyPublisher, s.createAlert))
 	s.mux.Handle("GET /v1/alerts/{id}", s.auth(crier.KeyPublisher, s.getAlert))
+	s.mux.Handle("POST /v1/alerts/preview", s.limitPreviews(s.auth(crier.KeyPublisher, s.previewAlert)))
 	s.mux.Handle("POST /v1/alerts/{id}/update", s.auth(crier.KeyPublisher, s.followUpAlert(crier.MsgUpdate)))
 	s.mux.Handle("POST /v1/alerts/{id}/cancel", s.auth(crier.KeyPublisher, s.followUpAlert(crier.MsgCancel)))
 	s.mux.Handle("POST /v1/alerts/{id}/approve", s.auth(crier.KeyPublisher, s.approveAlert))

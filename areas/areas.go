@@ -1,12 +1,13 @@
 // Package areas turns a GeoJSON FeatureCollection of a tenant's districts,
-// school zones or municipalities into crier's areas: a slug and a name from
-// the features' properties, and the geometry, checked by package geojson and
-// repaired or refused by PostGIS.
+// school zones or municipalities into crier's areas: a slug, a name and
+// codes from the features' properties, and the geometry, checked by package
+// geojson and repaired or refused by PostGIS.
 package areas
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -19,11 +20,29 @@ import (
 // MaxFeatures bounds one import.
 const MaxFeatures = 10_000
 
-// Options say which feature properties give an area its slug and name.
+// Options say which feature properties give an area its slug, name and
+// codes.
 type Options struct {
 	SlugProperty string // default "slug"
 	NameProperty string // default "name"
+	// CodeProperties are properties whose values are codes of their own
+	// name, besides those of the "codes" object. Nil means
+	// DefaultCodeProperties; empty, none. A feature without one has no
+	// such code.
+	CodeProperties []string
 }
+
+// DefaultCodeProperties: Kartverket's municipality borders carry the
+// kommunenummer that Norwegian warnings give as a geocode.
+var DefaultCodeProperties = []string{"kommunenummer"}
+
+// Bounds on an area's codes.
+const (
+	MaxCodes        = 50
+	MaxCodeNameLen  = 64
+	MaxCodeValueLen = 200
+	codesProperty   = "codes"
+)
 
 // Parse reads a FeatureCollection into areas to import. A slug is made from
 // the slug property (lowercased; æ, ø, å and other letters folded to a-z;
@@ -62,13 +81,107 @@ func Parse(raw []byte, opt Options) ([]storage.AreaInput, error) {
 		if !ok || strings.TrimSpace(name) == "" {
 			name = rawSlug
 		}
-		out = append(out, storage.AreaInput{Slug: slug, Name: name, GeoJSON: f.Geometry.JSON()})
+		codes, err := readCodes(f.Properties, path, opt.CodeProperties)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, storage.AreaInput{Slug: slug, Name: name, GeoJSON: f.Geometry.JSON(), Codes: codes})
 	}
 	return out, nil
 }
 
-func property(props map[string]any, key string) (string, bool) {
-	switch v := props[key].(type) {
+// readCodes reads a feature's codes: each code property named in the
+// options (a string or number), and each member of the "codes" object
+// property, {"EMMA_ID": "NO123", "SAME": ["039001", "039002"]}: a name
+// and a string, number or list of them. Names are compared without case:
+// the first spelling is kept; repeats are dropped.
+func readCodes(props map[string]any, path string, codeProps []string) ([]storage.Geocode, error) {
+	if codeProps == nil {
+		codeProps = DefaultCodeProperties
+	}
+	var codes []storage.Geocode
+	spelling := map[string]string{}
+	seen := map[storage.Geocode]bool{}
+	add := func(p, name string, v any) error {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			return crier.Invalid(p, "a code needs a name")
+		case len(name) > MaxCodeNameLen:
+			return crier.Invalid(p, "a code's name has at most %d bytes", MaxCodeNameLen)
+		case strings.ContainsFunc(name, func(r rune) bool { return r == '=' || unicode.IsControl(r) }):
+			return crier.Invalid(p, "a code's name may not hold = or control characters")
+		}
+		value, ok := scalar(v)
+		value = strings.TrimSpace(value)
+		switch {
+		case !ok:
+			return crier.Invalid(p, "must be a string or a number, not %s", kind(v))
+		case value == "":
+			return crier.Invalid(p, "is empty")
+		case len(value) > MaxCodeValueLen:
+			return crier.Invalid(p, "a code's value has at most %d bytes", MaxCodeValueLen)
+		case strings.ContainsFunc(value, unicode.IsControl):
+			return crier.Invalid(p, "a code's value may not hold control characters")
+		}
+		lower := strings.ToLower(name)
+		if first, ok := spelling[lower]; ok {
+			name = first
+		}
+		spelling[lower] = name
+		c := storage.Geocode{Name: name, Value: value}
+		if seen[c] {
+			return nil
+		}
+		if len(codes) == MaxCodes {
+			return crier.Invalid(p, "an area has at most %d codes", MaxCodes)
+		}
+		seen[c] = true
+		codes = append(codes, c)
+		return nil
+	}
+	for _, name := range codeProps {
+		if v, ok := props[name]; ok && v != nil {
+			if err := add(path+"."+name, name, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	raw, ok := props[codesProperty]
+	if !ok || raw == nil {
+		return codes, nil
+	}
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil, crier.Invalid(path+"."+codesProperty, `must be an object of codes, like {"EMMA_ID": "NO123"}, not %s`, kind(raw))
+	}
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	slices.Sort(names) // errors and spellings the same on every run
+	for _, name := range names {
+		p := path + "." + codesProperty + "." + name
+		if list, ok := obj[name].([]any); ok {
+			if len(list) == 0 {
+				return nil, crier.Invalid(p, "is an empty list")
+			}
+			for i, v := range list {
+				if err := add(fmt.Sprintf("%s[%d]", p, i), name, v); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		if err := add(p, name, obj[name]); err != nil {
+			return nil, err
+		}
+	}
+	return codes, nil
+}
+
+func scalar(v any) (string, bool) {
+	switch v := v.(type) {
 	case string:
 		return v, true
 	case float64:
@@ -76,6 +189,22 @@ func property(props map[string]any, key string) (string, bool) {
 	}
 	return "", false
 }
+
+func kind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func property(props map[string]any, key string) (string, bool) { return scalar(props[key]) }
 
 var folds = strings.NewReplacer("æ", "ae", "ø", "o", "å", "a", "ä", "a", "ö", "o", "ü", "u", "ß", "ss", "é", "e", "è", "e", "á", "a", "ó", "o")
 

@@ -35,6 +35,11 @@ func (r *Result) Print(w io.Writer) {
 	p("duplicate pushes\t%d\t%d", r.Broadcast.Duplicates, r.Alert.Duplicates)
 	p("alert sends before the broadcast resumed\t\t%d of %d", r.AlertBeforeResume, r.Alert.Sent)
 	p("alert devices tried before it resumed\t\t%d of %d", r.AlertTriedBeforeResume, r.Alert.Audience)
+	h := r.Hold
+	p("routine hold\t\t%.1f s, %d routine sends queued during it", h.Seconds, h.RoutineQueued)
+	p("largest gap in alert sends, first to p99\t\t%.3f s (after send %d)", h.LargestGapSeconds, h.GapAfter)
+	p("sustained rate outside the hold\t%.0f /s\t%.0f /s = %.0f %% of the broadcast's", h.BroadcastPerSec,
+		r.Alert.SustainedPerSec, 100*h.AlertShare)
 	p("")
 	p("ceilings, same run\trate\tcrier's sustained rate as a share")
 	p("asynq no-op drain, 1 server\t%.0f /s\t%.0f %%\t(%.0f µs CPU a task)", r.AsynqDrainPerSec, 100*r.RatioToAsynq, r.AsynqDrainCPUMicros)
@@ -67,6 +72,12 @@ func (r *Result) Print(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		p("peak RSS %s\t%.0f MB", n, r.PeakRSSMB[n])
+	}
+	if rc := r.Receipts; rc != nil {
+		p("alert receipts taken / received, displayed\t\t%d / %d, %d (%d refused, %d failed, %d retried)", rc.Posted,
+			rc.Received, rc.Displayed, rc.Refused, rc.Failed, rc.Retried)
+		p("receipts/s; accepted→receipt first / p50 / p95\t\t%.0f /s; %.0f / %.0f / %.0f ms (last %.1f s after the last send)",
+			rc.PerSec, rc.FirstMS, rc.MedianMS, rc.P95MS, rc.AfterLastSendSeconds)
 	}
 	p("every device delivered\t%v", r.Delivered)
 	tw.Flush()

@@ -153,6 +153,11 @@ type Result struct {
 	// workers have sends in flight, counted from the alert's first push.
 	AlertBeforeResume      int `json:"alert_sends_before_broadcast_resumed"`
 	AlertTriedBeforeResume int `json:"alert_devices_tried_before_broadcast_resumed"`
+	// Hold is how the alert's hold of the routine queues went, and how
+	// evenly its sends flowed.
+	Hold HoldFigures `json:"hold"`
+	// Receipts are the alert's receipts, as its apps sent them (receipts.go).
+	Receipts *Receipts `json:"receipts,omitempty"`
 
 	// CPU is where the machine's CPU went during the broadcast.
 	CPU *CPUShare `json:"cpu,omitempty"`
@@ -249,6 +254,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer procs.stop()
+	if err := b.playApps(ctx, procs.apiURL); err != nil {
+		return nil, err
+	}
 	walStart, rowsStart, err := pgWritten(ctx, b.db)
 	if err != nil {
 		return nil, err
@@ -258,6 +266,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if err := b.scenarioFigures(ctx, api); err != nil {
+		return nil, err
+	}
+	if err := b.receiptFigures(ctx, api); err != nil {
 		return nil, err
 	}
 	if err := b.writeFigures(ctx, walStart, rowsStart); err != nil {
@@ -425,6 +436,7 @@ func (b *run) follow(ctx context.Context, api client, ten tenants, procs *crierP
 	insp := asynq.NewInspector(b.rds.opt())
 	defer insp.Close()
 	alertSent, profiled := false, false
+	var hold <-chan HoldFigures
 	// CPU time is read at the tenth and the ninetieth percent of the
 	// broadcast's sends.
 	cpuPIDs := procs.pids()
@@ -464,6 +476,9 @@ func (b *run) follow(ctx context.Context, api client, ten tenants, procs *crierP
 		}
 		// The alert goes out once the broadcast has a backlog to overtake.
 		if !alertSent && done > ten.broadcast/10 {
+			started := make(chan struct{})
+			hold = watchHold(ctx, b.rds.client, started)
+			<-started
 			if err := b.alert(ctx, api, ten, pending); err != nil {
 				return err
 			}
@@ -481,6 +496,12 @@ func (b *run) follow(ctx context.Context, api client, ten tenants, procs *crierP
 		time.Sleep(250 * time.Millisecond)
 	}
 	fmt.Fprintln(cfg.Progress)
+	if hold != nil {
+		select {
+		case r.Hold = <-hold:
+		case <-time.After(30 * time.Second):
+		}
+	}
 	if peakPending > 0 {
 		r.PeakPendingTasks, r.RedisBytesPerTask = peakPending, peakBytes/float64(peakPending)
 	}
@@ -529,6 +550,7 @@ func (b *run) scenarioFigures(ctx context.Context, api client) error {
 	resumed := b.tally.nthAfter("broadcast", r.Alert.firstSend, b.cfg.Workers*b.cfg.Concurrency+1)
 	r.AlertBeforeResume = b.tally.between("alert", r.Alert.firstSend.Add(-time.Nanosecond), resumed)
 	r.AlertTriedBeforeResume = b.tally.triedBefore("alert", resumed)
+	r.Hold.sendFigures(b.tally.times(r.Alert.postID), b.tally.times(r.Broadcast.postID), r.Alert.SustainedPerSec)
 	return nil
 }
 

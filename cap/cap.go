@@ -36,66 +36,69 @@ const Namespace = "urn:oasis:names:tc:emergency:cap:1.2"
 // detailed polygons stay well below it.
 const MaxSize = 4 << 20
 
-// Alert is a CAP alert message.
+// Alert is a CAP alert message. Its JSON form (the field names below, times
+// in RFC 3339, polygons as GeoJSON MultiPolygon coordinates) is stable:
+// crier stores alerts in it and writes them back as CAP with Marshal.
 type Alert struct {
-	Identifier  string
-	Sender      string
-	Sent        time.Time
-	Status      string // Actual, Exercise, System, Test, Draft
-	MsgType     string // Alert, Update, Cancel, Ack, Error
-	Scope       string // Public, Restricted, Private
-	Source      string
-	Restriction string
-	Addresses   string
-	Codes       []string
-	Note        string
-	References  []Reference // earlier alerts this one updates or cancels
-	Incidents   string
-	Infos       []Info
+	Identifier  string      `json:"identifier"`
+	Sender      string      `json:"sender"`
+	Sent        time.Time   `json:"sent"`
+	Status      string      `json:"status"`   // Actual, Exercise, System, Test, Draft
+	MsgType     string      `json:"msg_type"` // Alert, Update, Cancel, Ack, Error
+	Scope       string      `json:"scope"`    // Public, Restricted, Private
+	Source      string      `json:"source,omitempty"`
+	Restriction string      `json:"restriction,omitempty"`
+	Addresses   string      `json:"addresses,omitempty"`
+	Codes       []string    `json:"codes,omitempty"`
+	Note        string      `json:"note,omitempty"`
+	References  []Reference `json:"references,omitempty"` // earlier alerts this one updates or cancels
+	Incidents   string      `json:"incidents,omitempty"`
+	Infos       []Info      `json:"infos,omitempty"`
 	// Warnings say what was left out or mended to read the alert: an
 	// empty polygon, a ring that was not closed.
-	Warnings []string
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Reference names an earlier alert: CAP identifies an alert by its sender,
 // identifier and sent time.
 type Reference struct {
-	Sender     string
-	Identifier string
-	Sent       time.Time
+	Sender     string    `json:"sender"`
+	Identifier string    `json:"identifier"`
+	Sent       time.Time `json:"sent"`
 }
 
 // Info is one block of an alert's information, in one language.
 type Info struct {
-	Language      string // RFC 3066; "en-US" when absent, as CAP says
-	Categories    []string
-	Event         string
-	ResponseTypes []string
-	Urgency       string // Immediate, Expected, Future, Past, Unknown
-	Severity      string // Extreme, Severe, Moderate, Minor, Unknown
-	Certainty     string // Observed, Likely, Possible, Unlikely, Unknown
-	Audience      string
-	EventCodes    []Value
-	Effective     time.Time // zero when absent
-	Onset         time.Time
-	Expires       time.Time
-	SenderName    string
-	Headline      string
-	Description   string
-	Instruction   string
-	Web           string
-	Contact       string
-	Parameters    []Value
-	Areas         []Area
+	Language      string    `json:"language"` // RFC 3066; "en-US" when absent, as CAP says
+	Categories    []string  `json:"categories"`
+	Event         string    `json:"event"`
+	ResponseTypes []string  `json:"response_types,omitempty"`
+	Urgency       string    `json:"urgency"`   // Immediate, Expected, Future, Past, Unknown
+	Severity      string    `json:"severity"`  // Extreme, Severe, Moderate, Minor, Unknown
+	Certainty     string    `json:"certainty"` // Observed, Likely, Possible, Unlikely, Unknown
+	Audience      string    `json:"audience,omitempty"`
+	EventCodes    []Value   `json:"event_codes,omitempty"`
+	Effective     time.Time `json:"effective,omitzero"` // zero when absent
+	Onset         time.Time `json:"onset,omitzero"`
+	Expires       time.Time `json:"expires,omitzero"`
+	SenderName    string    `json:"sender_name,omitempty"`
+	Headline      string    `json:"headline,omitempty"`
+	Description   string    `json:"description,omitempty"`
+	Instruction   string    `json:"instruction,omitempty"`
+	Web           string    `json:"web,omitempty"`
+	Contact       string    `json:"contact,omitempty"`
+	Parameters    []Value   `json:"parameters,omitempty"`
+	Areas         []Area    `json:"areas,omitempty"`
 }
 
 // Value is a CAP name/value pair (eventCode, parameter, geocode).
 type Value struct {
-	Name  string
-	Value string
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
-// Area is where an info block applies.
+// Area is where an info block applies. Its JSON form is written by
+// MarshalJSON (write.go).
 type Area struct {
 	Desc string
 	// Polygons are the area's polygons in GeoJSON order (longitude,
@@ -107,8 +110,9 @@ type Area struct {
 
 // Circle is a point and a radius.
 type Circle struct {
-	Lat, Lon float64
-	RadiusM  float64
+	Lat     float64 `json:"lat"`
+	Lon     float64 `json:"lon"`
+	RadiusM float64 `json:"radius_m"`
 }
 
 // errorf is a rejection naming the element path of the bad value: a

@@ -13,6 +13,7 @@ func TestConfigValidate(t *testing.T) {
 	configtest.Refuses(t, Config{}, func(c Config) error { _, err := New(nil, nil, c); return err }, []configtest.Case[Config]{
 		{Field: "PageSize", Change: func(c *Config) { c.PageSize = -1 }},
 		{Field: "EnqueueWorkers", Change: func(c *Config) { c.EnqueueWorkers = -8 }},
+		{Field: "EmergencyEnqueueWorkers", Change: func(c *Config) { c.EmergencyEnqueueWorkers = -1 }},
 	})
 }
 
@@ -21,7 +22,8 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	got := Config{}.WithDefaults()
-	configtest.Defaults(t, Config{PageSize: DefaultPageSize, EnqueueWorkers: DefaultEnqueueWorkers}, got, "Logger", "Now", "Observer")
+	configtest.Defaults(t, Config{PageSize: DefaultPageSize, EnqueueWorkers: DefaultEnqueueWorkers,
+		EmergencyEnqueueWorkers: DefaultEmergencyEnqueueWorkers}, got, "Logger", "Now", "Observer")
 	if got.Holder != nil {
 		t.Errorf("defaults made up a Holder: %+v", got)
 	}

@@ -70,7 +70,7 @@ func (s *Service) CreateAlert(ctx context.Context, p crier.Principal, r AlertReq
 		return Created{}, crier.Invalid("area", "is required: where the alert is for")
 	}
 	post, err := s.alertPost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
-		ExpiresAt: r.ExpiresAt}, r.Language, r.Translations)
+		ExpiresAt: r.ExpiresAt}, r.Language, r.Translations, r.Exercise)
 	if err != nil {
 		return Created{}, err
 	}
@@ -84,19 +84,21 @@ func (s *Service) CreateAlert(ctx context.Context, p crier.Principal, r AlertReq
 	if err != nil {
 		return Created{}, err
 	}
-	post.MsgType, post.Exercise = crier.MsgAlert, r.Exercise
+	post.MsgType = crier.MsgAlert
 	return s.save(ctx, p, feed, post)
 }
 
 // alertPost validates an alert's text: an emergency post, in its language
 // and its translations.
-func (s *Service) alertPost(p crier.Principal, r PostRequest, lang string, tr map[string]crier.Text) (storage.Post, error) {
+func (s *Service) alertPost(p crier.Principal, r PostRequest, lang string, tr map[string]crier.Text, exercise bool) (storage.Post, error) {
 	r.Class = string(crier.ClassEmergency)
 	post, err := s.validatePost(p, r)
 	if err != nil {
 		return storage.Post{}, err
 	}
-	if post.Language, post.Translations, err = checkAlertTranslations(post, lang, tr); err != nil {
+	// An exercise's mark counts in its payload's size.
+	post.Exercise = exercise
+	if post.Language, post.Translations, err = checkTranslations(post, lang, tr); err != nil {
 		return storage.Post{}, err
 	}
 	return post, nil
@@ -178,7 +180,7 @@ func (s *Service) UpdateAlert(ctx context.Context, p crier.Principal, id int64, 
 		return FollowUp{}, err
 	}
 	post, err := s.alertPost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
-		ExpiresAt: r.ExpiresAt}, r.Language, r.Translations)
+		ExpiresAt: r.ExpiresAt}, r.Language, r.Translations, inc.messages[0].Exercise)
 	if err != nil {
 		return FollowUp{}, err
 	}
@@ -217,7 +219,7 @@ func (s *Service) CancelAlert(ctx context.Context, p crier.Principal, id int64, 
 		post, err = s.allClear(p, inc, r.ExternalID)
 	} else {
 		post, err = s.alertPost(p, PostRequest{Title: r.Title, Body: r.Body, URL: r.URL, ExternalID: r.ExternalID,
-			ExpiresAt: r.ExpiresAt}, r.Language, r.Translations)
+			ExpiresAt: r.ExpiresAt}, r.Language, r.Translations, inc.messages[0].Exercise)
 	}
 	if err != nil {
 		return FollowUp{}, err
@@ -432,7 +434,9 @@ func (s *Service) capMessage(ctx context.Context, p crier.Principal, a *cap.Aler
 	if err != nil {
 		return storage.Post{}, nil, err
 	}
-	if post.Language, post.Translations, err = s.capTranslations(p, a); err != nil {
+	post.Exercise = a.Status != "Actual"
+	textWarnings, err := capTexts(a, &post)
+	if err != nil {
 		return storage.Post{}, nil, err
 	}
 	// A block without an expiry takes the latest of the others': feeds
@@ -447,56 +451,26 @@ func (s *Service) capMessage(ctx context.Context, p crier.Principal, a *cap.Aler
 	}
 	if a.MsgType == "Cancel" {
 		post.Segment = inc.latest.Segment
-		return post, nil, nil
+		return post, textWarnings, nil
 	}
 	seg, warnings, err := s.capArea(ctx, p, a)
 	if err != nil {
 		return storage.Post{}, nil, err
 	}
 	post.Segment = seg
-	return post, warnings, nil
-}
-
-// capTranslations are a CAP message's texts: its first info block's
-// language, and the other blocks by theirs (the first block of a language
-// wins).
-func (s *Service) capTranslations(p crier.Principal, a *cap.Alert) (string, crier.Translations, error) {
-	own := strings.TrimSpace(a.Infos[0].Language)
-	var tr crier.Translations
-	for i := 1; i < len(a.Infos); i++ {
-		lang := strings.TrimSpace(a.Infos[i].Language)
-		if strings.EqualFold(lang, own) {
-			continue
-		}
-		if _, ok := tr[lang]; ok {
-			continue
-		}
-		post, err := s.capPost(p, a, i)
-		if err != nil {
-			return "", nil, err
-		}
-		if tr == nil {
-			tr = crier.Translations{}
-		}
-		tr[lang] = crier.Text{Title: post.Title, Body: post.Body}
-	}
-	return own, tr, nil
+	return post, append(textWarnings, warnings...), nil
 }
 
 // capArea is where a CAP Alert or Update goes: every device located in one
 // of the areas of its info blocks (all of them, so that no language's area
 // is missed), checked against the tenant's territory.
 func (s *Service) capArea(ctx context.Context, p crier.Principal, a *cap.Alert) ([]byte, []string, error) {
-	seg, warning, err := s.capSegment(ctx, p.TenantID, a.Infos)
+	seg, warnings, err := s.capSegment(ctx, p.TenantID, a.Infos)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := s.checkAlertArea(ctx, p, seg); err != nil {
 		return nil, nil, err
-	}
-	var warnings []string
-	if warning != "" {
-		warnings = append(warnings, warning)
 	}
 	return seg, warnings, nil
 }
@@ -560,17 +534,40 @@ func fitPayload(title, body, url string) string {
 // holds are simplified to fit, and grown so that they still cover the whole
 // area: an alert may reach a little beyond its area, never fall short of it.
 // The warning says so.
-func (s *Service) capSegment(ctx context.Context, tenantID int64, infos []cap.Info) (seg []byte, warning string, err error) {
+func (s *Service) capSegment(ctx context.Context, tenantID int64, infos []cap.Info) (seg []byte, warnings []string, err error) {
 	var polygons geojson.MultiPolygon
 	var leaves []any
 	// Errors of the whole name the first block with areas.
 	path := ""
-	seen, seenPolygon := map[cap.Circle]bool{}, map[string]bool{}
+	seen, seenPolygon, seenArea := map[cap.Circle]bool{}, map[string]bool{}, map[string]bool{}
+	var unplaced []string
 	for i, in := range infos {
 		if len(in.Areas) > 0 && path == "" {
 			path = fmt.Sprintf("alert.info[%d]", i)
 		}
 		for j, area := range in.Areas {
+			if len(area.Polygons) == 0 && len(area.Circles) == 0 && len(area.Geocodes) > 0 {
+				// Placed through the tenant's areas that carry one of
+				// its codes (a kommunenummer, an EMMA_ID).
+				slugs, err := s.areasByGeocode(ctx, tenantID, area.Geocodes)
+				if err != nil {
+					return nil, nil, err
+				}
+				if len(slugs) == 0 {
+					// Another municipality's region, most likely: the
+					// alert goes where it can be placed.
+					unplaced = append(unplaced, fmt.Sprintf("alert.info[%d].area[%d]: its geocodes (%s) name none of the "+
+						"tenant's areas", i, j, geocodeList(area.Geocodes)))
+					continue
+				}
+				for _, slug := range slugs {
+					if !seenArea[slug] {
+						seenArea[slug] = true
+						leaves = append(leaves, map[string]string{"area": slug})
+					}
+				}
+				continue
+			}
 			for _, pg := range area.Polygons {
 				if key := fmt.Sprint(pg); !seenPolygon[key] {
 					seenPolygon[key] = true
@@ -579,7 +576,7 @@ func (s *Service) capSegment(ctx context.Context, tenantID int64, infos []cap.In
 			}
 			for k, c := range area.Circles {
 				if c.RadiusM < 1 || c.RadiusM > MaxAlertRadiusM {
-					return nil, "", crier.Invalid(fmt.Sprintf("alert.info[%d].area[%d].circle[%d]", i, j, k),
+					return nil, nil, crier.Invalid(fmt.Sprintf("alert.info[%d].area[%d].circle[%d]", i, j, k),
 						"a radius of %g km: crier sends to circles of 1 m to %d km; use a polygon", c.RadiusM/1000, MaxAlertRadiusM/1000)
 				}
 				if seen[c] {
@@ -595,25 +592,31 @@ func (s *Service) capSegment(ctx context.Context, tenantID int64, infos []cap.In
 		united, tolerance, err := s.db.UnionPolygons(ctx, polygons.JSON(), segments.MaxVertices)
 		var ae *storage.AreaError
 		if errors.As(err, &ae) {
-			return nil, "", crier.Invalid(path+".area", "%s", ae.Reason)
+			return nil, nil, crier.Invalid(path+".area", "%s", ae.Reason)
 		}
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		if tolerance > 0 {
-			warning = fmt.Sprintf("%s.area: %d positions in its polygons, more than the %d an audience holds: simplified, "+
+			warnings = append(warnings, fmt.Sprintf("%s.area: %d positions in its polygons, more than the %d an audience holds: simplified, "+
 				"and grown by up to %.0f m to cover the whole area", path, polygons.Vertices(), segments.MaxVertices,
-				tolerance*111_320)
+				tolerance*111_320))
 		}
 		leaves = append(leaves, map[string]json.RawMessage{"within": united})
 	}
+	if len(leaves) == 0 && len(unplaced) > 0 {
+		field, msg, _ := strings.Cut(unplaced[0], ": ")
+		return nil, nil, crier.Invalid(field, "%s: import areas with those codes (PUT /v1/areas), or send a polygon or circle", msg)
+	}
 	if len(leaves) == 0 {
-		return nil, "", crier.Invalid(path+".area", "no polygon or circle to send to: crier finds residents by coordinates, "+
-			"and cannot place geocodes")
+		return nil, nil, crier.Invalid(path+".area", "no polygon or circle to send to: crier finds residents by coordinates")
+	}
+	for _, u := range unplaced {
+		warnings = append(warnings, u+": not sent there")
 	}
 	raw, err := json.Marshal(map[string]any{"or": leaves})
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	e, err := segments.Parse(raw, segments.Options{})
 	if err != nil {
@@ -621,10 +624,32 @@ func (s *Service) capSegment(ctx context.Context, tenantID int64, infos []cap.In
 		if ce := crier.AsError(err); ce != nil {
 			msg = ce.Message
 		}
-		return nil, "", crier.Invalid(path+".area", "%s", msg)
+		return nil, nil, crier.Invalid(path+".area", "%s", msg)
 	}
 	seg, err = json.Marshal(e)
-	return seg, warning, err
+	return seg, warnings, err
+}
+
+// areasByGeocode finds the tenant's areas that carry one of the geocodes.
+func (s *Service) areasByGeocode(ctx context.Context, tenantID int64, codes []cap.Value) ([]string, error) {
+	gs := make([]storage.Geocode, len(codes))
+	for i, c := range codes {
+		gs[i] = storage.Geocode(c)
+	}
+	return s.db.AreasByGeocode(ctx, tenantID, gs)
+}
+
+// geocodeList shows geocodes as name=value, a few at most.
+func geocodeList(codes []cap.Value) string {
+	var parts []string
+	for i, c := range codes {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(codes)-i))
+			break
+		}
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // capExternalID is the external id of a CAP alert's post: its sender,

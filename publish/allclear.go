@@ -11,6 +11,7 @@ import (
 // language: a title, and a body that names the alert it ends.
 var allClearTexts = map[string]struct{ title, body string }{
 	"nb": {"Faren er over", "Varselet «%s» er opphevet."},
+	"no": {"Faren er over", "Varselet «%s» er opphevet."},
 	"nn": {"Faren er over", "Varselet «%s» er oppheva."},
 	"en": {"All clear", "The alert “%s” has been cancelled."},
 	"sv": {"Faran är över", "Varningen ”%s” har hävts."},
@@ -28,7 +29,7 @@ func (s *Service) allClear(p crier.Principal, inc incident, externalID string) (
 		lang = first.TenantLanguage
 	}
 	text := func(lang, title string) (crier.Text, bool) {
-		t, ok := allClearTexts[primaryLanguage(lang)]
+		t, ok := allClearTexts[crier.PrimaryLanguage(lang)]
 		if !ok {
 			return crier.Text{}, false
 		}

@@ -28,14 +28,19 @@ const (
 
 // PostRequest is a post as a publisher sends it (POST /v1/posts).
 type PostRequest struct {
-	Feed       string            `json:"feed"`
-	Title      string            `json:"title"`
-	Body       string            `json:"body"`
-	URL        string            `json:"url"`
-	Data       map[string]string `json:"data"`
-	Tags       []string          `json:"tags"`
-	Class      string            `json:"class"`
-	ExternalID string            `json:"external_id"`
+	Feed  string `json:"feed"`
+	Title string `json:"title"`
+	Body  string `json:"body"`
+	// Language is the language of title and body, "" for the tenant's;
+	// Translations are the texts in other languages, by language tag. Each
+	// device gets the one of its language (crier.ChooseText).
+	Language     string                `json:"language"`
+	Translations map[string]crier.Text `json:"translations"`
+	URL          string                `json:"url"`
+	Data         map[string]string     `json:"data"`
+	Tags         []string              `json:"tags"`
+	Class        string                `json:"class"`
+	ExternalID   string                `json:"external_id"`
 	// Target is where the post is for: area slugs, a GeoJSON Polygon or
 	// MultiPolygon, or {"lat", "lon", "radius_m"}.
 	Target json.RawMessage `json:"target"`
@@ -67,6 +72,9 @@ func (s *Service) validatePost(p crier.Principal, r PostRequest) (storage.Post, 
 		return post, err
 	}
 	if err := checkPayloadSize(post); err != nil {
+		return post, err
+	}
+	if post.Language, post.Translations, err = checkTranslations(post, r.Language, r.Translations); err != nil {
 		return post, err
 	}
 	return post, nil

@@ -96,12 +96,3 @@ func (s *Service) IncidentStatus(ctx context.Context, p crier.Principal, id int6
 	}
 	return inc, nil
 }
-
-// AlertCAP reads what crier kept of a CAP message (its parsed form, as
-// JSON), nil for a JSON alert.
-func (s *Service) AlertCAP(ctx context.Context, p crier.Principal, id int64) ([]byte, error) {
-	if _, err := s.visiblePost(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return s.db.PostAlert(ctx, p.TenantID, id)
-}

@@ -266,7 +266,7 @@ func TestAlerts(t *testing.T) {
 			"alert.info[0].expires"},
 		{"geocodes only", s.MuniKey, "?feed=beredskap", "application/cap+xml", capAlert{Identifier: "g", Sent: now,
 			Expires: now.Add(time.Hour), Area: `<area><areaDesc>Vestfold</areaDesc><geocode><valueName>kommunenummer</valueName>` +
-				`<value>3907</value></geocode></area>`}.xml(), 400, "alert.info[1].area"},
+				`<value>3907</value></geocode></area>`}.xml(), 400, "alert.info[1].area[0]"},
 		{"a circle of radius 0", s.MuniKey, "?feed=beredskap", "application/cap+xml", capAlert{Identifier: "r", Sent: now,
 			Expires: now.Add(time.Hour), Area: `<area><areaDesc>Epicentre</areaDesc><circle>59.13,10.21 0</circle></area>`}.xml(),
 			400, "alert.info[1].area[0].circle[0]"},
@@ -309,10 +309,10 @@ func TestAlertsFromRealFeeds(t *testing.T) {
 	want := map[string]string{
 		"ca-ec-update-multiref-allclear-en-fr-empty-elements.cap.xml": "sent alert",
 		// Its only polygon has two distinct points; its geocodes cannot be placed.
-		"de-dwd-update-references-degenerate-polygon-warncellid.cap.xml":                        "alert.info[0].area",
+		"de-dwd-update-references-degenerate-polygon-warncellid.cap.xml":                        "alert.info[0].area[1]",
 		"de-mowas-cancel-probealarm-hessen-9lang-multipolygon.CONVERTED-from-nina-json.cap.xml": "cancel",
-		"fr-meteofrance-geocode-only-nuts3-multiarea-fr-en.cap.xml":                             "alert.info[0].area",
-		"il-ims-empty-polygon-emma-geocode-en-he.cap.xml":                                       "alert.info[0].area",
+		"fr-meteofrance-geocode-only-nuts3-multiarea-fr-en.cap.xml":                             "alert.info[0].area[0]",
+		"il-ims-empty-polygon-emma-geocode-en-he.cap.xml":                                       "alert.info[0].area[0]",
 		"mo-smg-update-allclear-3lang-multiline-polygon.cap.xml":                                "sent alert",
 		"no-metno-gale-marine-polygon-emma-2info-no-en.cap.xml":                                 "sent alert",
 		"rs-hidmet-meteoalarm-update-references-3lang.cap.xml":                                  "sent alert",

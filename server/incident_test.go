@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crier-push/crier/cap"
 	"github.com/crier-push/crier/providers/emulator"
 	"github.com/crier-push/crier/storage"
 )
@@ -304,5 +305,44 @@ func runIncident(t *testing.T, format string) {
 	}
 	if inc.Messages[0].State != "cancelled" {
 		t.Errorf("the superseded alert is %s, want cancelled", inc.Messages[0].State)
+	}
+
+	// Each message as CAP 1.2, references included.
+	identity := func(id int64, capID string) string {
+		if format == "cap" {
+			return capSender + "," + capID
+		}
+		return fmt.Sprintf("crier@%s,crier-%s-%d", s.tenant.Slug, s.tenant.Slug, id)
+	}
+	for i, m := range []struct {
+		id      int64
+		capID   string
+		msgType string
+		refs    []string
+	}{
+		{alertID, "flom-1", "Alert", nil},
+		{updateID, "flom-2", "Update", []string{identity(alertID, "flom-1")}},
+		{cancelID, "flom-3", "Cancel", []string{identity(alertID, "flom-1"), identity(updateID, "flom-2")}},
+	} {
+		code, h, raw, err := s.send("GET", fmt.Sprintf("/v1/alerts/%d", m.id), http.Header{"Authorization": {"Bearer " + s.MuniKey},
+			"Accept": {"application/cap+xml"}}, "")
+		if err != nil || code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "application/cap+xml") {
+			t.Fatalf("GET alert %d as CAP: %d %s %v", m.id, code, raw, err)
+		}
+		a, err := cap.Parse(raw)
+		if err != nil {
+			t.Fatalf("message %d as CAP does not parse: %v\n%s", i, err, raw)
+		}
+		var refs []string
+		for _, r := range a.References {
+			refs = append(refs, r.Sender+","+r.Identifier)
+		}
+		if a.MsgType != m.msgType || a.Sender+","+a.Identifier != identity(m.id, m.capID) || !cmp.Equal(refs, m.refs) {
+			t.Errorf("message %d as CAP: %s %s,%s references %v; want %s %s references %v", i, a.MsgType, a.Sender, a.Identifier,
+				refs, m.msgType, identity(m.id, m.capID), m.refs)
+		}
+		if m.msgType != "Cancel" && (len(a.Infos) == 0 || len(a.Infos[0].Areas) == 0) {
+			t.Errorf("message %d as CAP has no area:\n%s", i, raw)
+		}
 	}
 }

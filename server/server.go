@@ -25,6 +25,7 @@ import (
 	"github.com/crier-push/crier/internal/configcheck"
 	"github.com/crier-push/crier/metrics"
 	"github.com/crier-push/crier/publish"
+	"github.com/crier-push/crier/receipts"
 	"github.com/crier-push/crier/secrets"
 	"github.com/crier-push/crier/storage"
 	"github.com/crier-push/crier/tasks"
@@ -101,6 +102,9 @@ type Config struct {
 	// stored while Redis was away and checks that Redis kept its data
 	// (dispatcher.Reconciler); default dispatcher.DefaultReconcileInterval.
 	ReconcileInterval time.Duration
+	// Receipts tunes the API's writer of the apps' receipts
+	// (receipts.Config), which writes on the API's pool.
+	Receipts receipts.Config
 }
 
 // Defaults of the Config.
@@ -220,9 +224,13 @@ type Server struct {
 	mln    net.Listener
 	mhttp  *http.Server
 
+	// rescuer takes back the emergency tasks of a dead worker process.
+	rescuer *tasks.Rescuer
 	// apiDB is the API's pool: db in a process without workers, its own
 	// beside them (StatementTimeout).
 	apiDB *storage.DB
+	// receipts writes the apps' receipts in batches (API role).
+	receipts *receipts.Writer
 }
 
 // New connects to Postgres and Redis and prepares the roles; Run starts them.
@@ -295,9 +303,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close()
 			return nil, err
 		}
+		rcfg := cfg.Receipts
+		rcfg.Logger = cmp.Or(rcfg.Logger, cfg.Logger)
+		if s.receipts, err = receipts.New(db, rcfg); err != nil {
+			s.Close()
+			return nil, err
+		}
 		handler, err := api.New(db, pub, api.Config{Logger: cfg.Logger,
 			Ready:          map[string]api.Pinger{"postgres": db, "redis": redisPinger{rc}},
-			RequestTimeout: cfg.RequestTimeout, Previews: cfg.Previews})
+			RequestTimeout: cfg.RequestTimeout, Previews: cfg.Previews, Receipts: s.receipts})
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -329,6 +343,9 @@ func (s *Server) buildWorker(ropt asynq.RedisConnOpt) error {
 	}
 	s.rec = rec
 	s.holder = tasks.NewHolder(s.insp, s.rdb, cfg.Logger)
+	if s.rescuer, err = tasks.NewRescuer(s.rdb, tasks.RescuerConfig{Logger: cfg.Logger}); err != nil {
+		return err
+	}
 	s.tasks = asynq.NewServeMux()
 	marker := tasks.NewMarker(s.rdb)
 	disp, err := dispatcher.New(db, s.client, dispatcher.Config{Logger: cfg.Logger, Now: cfg.Now,
@@ -403,6 +420,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.rec.Run(recCtx) }()
 		wg.Add(1)
 		go func() { defer wg.Done(); s.holder.Watch(recCtx, 5*time.Second) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); s.rescuer.Run(recCtx) }()
 		// Redis is made to hold what Postgres says is open before this
 		// process takes its first task; then the reconciler keeps it so.
 		if err := s.recon.Reconcile(ctx); err != nil {
@@ -421,6 +440,16 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// The receipt writer outlives the API's listener, so that what the
+	// last requests handed it is written.
+	receiptsCtx, stopReceipts := context.WithCancel(context.WithoutCancel(ctx))
+	receiptsDone := make(chan struct{})
+	go func() {
+		defer close(receiptsDone)
+		if s.receipts != nil {
+			s.receipts.Run(receiptsCtx)
+		}
+	}()
 	if s.http != nil {
 		go func() {
 			if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -450,6 +479,8 @@ func (s *Server) Run(ctx context.Context) error {
 			cancel()
 		}
 	}
+	stopReceipts()
+	<-receiptsDone
 	// Shutdown waits for in-flight sends, which wait for their records.
 	var stopping sync.WaitGroup
 	for _, srv := range s.asynq {

@@ -1,18 +1,23 @@
 package storage
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // Area is a named polygon of a tenant.
 type Area struct {
-	ID   int64
-	Slug string
-	Name string
+	ID    int64
+	Slug  string
+	Name  string
+	Codes []Geocode // by name, then value
 }
 
 // AreaInput is one area to import: a GeoJSON Polygon or MultiPolygon in
@@ -21,7 +26,29 @@ type AreaInput struct {
 	Slug     string
 	Name     string
 	GeoJSON  []byte
+	Codes    []Geocode
 	Repaired bool // set by ImportAreas when PostGIS had to repair the rings
+}
+
+// Geocode is a name another system gives an area, as a CAP geocode does:
+// a valueName and a value ("kommunenummer" "3907", "EMMA_ID" "NO123").
+// Names are compared without case, values exactly. Its fields are
+// cap.Value's, so storage.Geocode(v) converts one.
+type Geocode struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// key is the geocode as the lookup index holds it.
+func (g Geocode) key() string { return strings.ToLower(g.Name) + "=" + g.Value }
+
+func geocodeKeys(codes []Geocode) []string {
+	keys := make([]string, 0, len(codes))
+	for _, c := range codes {
+		keys = append(keys, c.key())
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // AreaError says which input PostGIS could not make a polygon of, and why.
@@ -44,17 +71,26 @@ func (db *DB) ImportAreas(ctx context.Context, tenantID int64, in []AreaInput) e
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
 	for i := range in {
 		a := &in[i]
+		codes := a.Codes
+		if codes == nil {
+			codes = []Geocode{}
+		}
+		codesJSON, err := json.Marshal(codes)
+		if err != nil {
+			return fmt.Errorf("import areas: codes of %q: %w", a.Slug, err)
+		}
 		var valid bool
 		var reason string
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			WITH g AS (SELECT ST_SetSRID(ST_GeomFromGeoJSON($4), 4326) AS raw),
 			     v AS (SELECT ST_IsValid(raw) AS valid, ST_IsValidReason(raw) AS reason,
 			                  ST_Multi(ST_CollectionExtract(ST_MakeValid(raw), 3)) AS fixed FROM g)
-			INSERT INTO areas (tenant_id, slug, name, geom)
-			SELECT $1, $2, $3, fixed FROM v WHERE NOT ST_IsEmpty(fixed)
-			ON CONFLICT (tenant_id, slug) DO UPDATE SET name = excluded.name, geom = excluded.geom
+			INSERT INTO areas (tenant_id, slug, name, geom, codes, code_keys)
+			SELECT $1, $2, $3, fixed, $5, $6 FROM v WHERE NOT ST_IsEmpty(fixed)
+			ON CONFLICT (tenant_id, slug) DO UPDATE
+				SET name = excluded.name, geom = excluded.geom, codes = excluded.codes, code_keys = excluded.code_keys
 			RETURNING (SELECT valid FROM v), (SELECT reason FROM v)`,
-			tenantID, a.Slug, a.Name, string(a.GeoJSON)).Scan(&valid, &reason)
+			tenantID, a.Slug, a.Name, string(a.GeoJSON), codesJSON, geocodeKeys(a.Codes)).Scan(&valid, &reason)
 		if errors.Is(err, pgx.ErrNoRows) {
 			var why string
 			if err := tx.QueryRow(ctx, `SELECT ST_IsValidReason(ST_GeomFromGeoJSON($1))`, string(a.GeoJSON)).Scan(&why); err != nil {
@@ -122,18 +158,47 @@ func (db *DB) UnionPolygons(ctx context.Context, multiPolygon []byte, maxVertice
 
 // Areas lists a tenant's areas by slug.
 func (db *DB) Areas(ctx context.Context, tenantID int64) ([]Area, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, slug, name FROM areas WHERE tenant_id = $1 ORDER BY slug`, tenantID)
+	rows, err := db.pool.Query(ctx, `SELECT id, slug, name, codes FROM areas WHERE tenant_id = $1 ORDER BY slug`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list areas: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Area, error) {
 		var a Area
-		return a, r.Scan(&a.ID, &a.Slug, &a.Name)
+		var codes []byte
+		if err := r.Scan(&a.ID, &a.Slug, &a.Name, &codes); err != nil {
+			return a, err
+		}
+		if err := json.Unmarshal(codes, &a.Codes); err != nil {
+			return a, fmt.Errorf("area %q: codes: %w", a.Slug, err)
+		}
+		slices.SortFunc(a.Codes, func(x, y Geocode) int {
+			return cmp.Or(strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name)), strings.Compare(x.Value, y.Value))
+		})
+		return a, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list areas: %w", err)
 	}
 	return out, nil
+}
+
+// AreasByGeocode lists the slugs of the tenant's areas that carry one of
+// the codes (a CAP area's geocodes: the area is their union), sorted.
+// Names match without case, values exactly.
+func (db *DB) AreasByGeocode(ctx context.Context, tenantID int64, codes []Geocode) ([]string, error) {
+	if len(codes) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT slug FROM areas WHERE tenant_id = $1 AND code_keys && $2 ORDER BY slug`,
+		tenantID, geocodeKeys(codes))
+	if err != nil {
+		return nil, fmt.Errorf("areas by geocode: %w", err)
+	}
+	slugs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("areas by geocode: %w", err)
+	}
+	return slugs, nil
 }
 
 // PutArea stores one area from a GeoJSON geometry (see ImportAreas) and

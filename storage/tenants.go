@@ -86,6 +86,17 @@ func (db *DB) TenantBySlug(ctx context.Context, slug string) (Tenant, error) {
 	return t, nil
 }
 
+// TenantByID finds a tenant by its id.
+func (db *DB) TenantByID(ctx context.Context, id int64) (Tenant, error) {
+	var t Tenant
+	err := db.pool.QueryRow(ctx, `SELECT id, slug, name, time_zone FROM tenants WHERE id = $1`, id).
+		Scan(&t.ID, &t.Slug, &t.Name, &t.TimeZone)
+	if err != nil {
+		return Tenant{}, notFound(err, fmt.Sprintf("tenant %d", id))
+	}
+	return t, nil
+}
+
 // SetFCM stores a tenant's FCM settings, the service account sealed under
 // the current master key.
 func (db *DB) SetFCM(ctx context.Context, tenantID int64, projectID string, serviceAccount []byte, endpoint string) (err error) {

@@ -16,7 +16,8 @@ import (
 // Holder pauses the official and community queues while an emergency post
 // is dispatched and until its sends have all been taken from the emergency
 // queue, across every worker: the alert has the workers to itself and every
-// one of its first sends goes before the next routine one. Each hold is a
+// one of its first sends goes before the next routine one. Routine
+// dispatches wait meanwhile (WaitFree), so the paused queues do not fill. Each hold is a
 // Redis key with a time to live, refreshed while it lasts; Watch, run by
 // every worker process, resumes the queues once no hold is left, so a
 // dispatcher that dies holding them delays routine sends by at most the
@@ -107,6 +108,32 @@ func (h *Holder) keep(member string, queued <-chan struct{}) {
 		}
 		h.resumeIfFree(ctx)
 		return
+	}
+}
+
+// WaitFree returns once no hold is left (an expired one does not count):
+// a routine dispatch waits for it between its pages, so that the routine
+// queues grow by at most a page while an alert holds them.
+func (h *Holder) WaitFree(ctx context.Context) error {
+	var t *time.Ticker
+	for {
+		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		n, err := h.rdb.ZCount(ctx, holdsKey, "("+now, "+inf").Result()
+		if err != nil {
+			return fmt.Errorf("look at queue holds: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTicker(h.drainCheck)
+			defer t.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }
 

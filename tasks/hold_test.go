@@ -255,3 +255,36 @@ func (l *pendingLooks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		return err
 	}
 }
+
+// TestWaitFree: with no hold WaitFree returns at once; a live hold keeps it
+// waiting (until its context ends); an expired hold, left by a dispatcher
+// that died, does not.
+func TestWaitFree(t *testing.T) {
+	t.Parallel()
+	rds, _ := routineQueues(t)
+	ctx := context.Background()
+	insp := asynq.NewInspector(rds.AsynqOpt())
+	defer insp.Close()
+	rdb := rds.Client(t)
+	h := NewHolder(insp, rdb, slog.New(slog.DiscardHandler))
+	if err := h.WaitFree(ctx); err != nil {
+		t.Fatalf("no hold: %v", err)
+	}
+	release, err := h.Hold(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := h.WaitFree(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a live hold: WaitFree returned %v, want it waiting until its context ended", err)
+	}
+	release()
+	waitHoldGone(t, rdb, "1")
+	if err := rdb.ZAdd(ctx, holdsKey, redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: "2"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WaitFree(ctx); err != nil {
+		t.Errorf("an expired hold: %v", err)
+	}
+}

@@ -237,20 +237,16 @@ type answer struct {
 }
 
 // push waits for the tenant's provider rate, then sends the post to the
-// device within SendTimeout. An error is a push not made: paused or over
-// its rate, it is retried later, not a failed attempt, with nothing to
-// record.
+// device, in its language (Message), within SendTimeout. An error is a
+// push not made: paused or over its rate, it is retried later, not a
+// failed attempt, with nothing to record.
 func (w *Worker) push(ctx context.Context, s tasks.Send, sender TenantSender, post storage.Post) (answer, error) {
 	waitStart := time.Now()
 	if err := w.limiter.Wait(ctx, sender.Scope, sender.PerSecond, w.cfg.MaxRateWait); err != nil {
 		return answer{}, err
 	}
 	w.cfg.Observer.RateWait(s.Provider, time.Since(waitStart))
-	msg := providers.Message{PostID: post.ID, DeviceID: s.DeviceID, Token: s.Token, Title: post.Title,
-		Body: post.Body, URL: post.URL, Data: post.Data, Class: post.Class, CollapseKey: post.CollapseKey}
-	if post.ExpiresAt != nil {
-		msg.ExpiresAt = *post.ExpiresAt
-	}
+	msg := Message(post, s.DeviceID, s.Token, s.Locale)
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
 	sendStart := time.Now()
 	id, err := sender.Send(sendCtx, msg)

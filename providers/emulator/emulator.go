@@ -308,6 +308,7 @@ func (e *Emulator) Close() error {
 		e.apnsSrv.Close()
 	}
 	e.served.Wait()
+	e.stopApps()
 	err := errors.Join(errF, errA)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down emulator: %w", err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -112,6 +113,9 @@ type recorder struct {
 	records  []Record
 	summary  Summary
 	onRecord func(Record)
+	// apps, once PostReceipts is called, post the receipts of accepted
+	// pushes (receipts.go).
+	apps atomic.Pointer[apps]
 }
 
 func newRecorder(max int, onRecord func(Record)) *recorder {
@@ -142,6 +146,9 @@ func (r *recorder) add(rec Record) {
 	// Outside the lock: a slow callback must not serialise the requests.
 	if r.onRecord != nil {
 		r.onRecord(rec)
+	}
+	if a := r.apps.Load(); a != nil {
+		a.offer(rec)
 	}
 }
 

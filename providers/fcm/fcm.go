@@ -233,6 +233,12 @@ func build(m providers.Message, now time.Time) *messaging.Message {
 			ChannelID: "crier_" + string(m.Class),
 		},
 	}
+	if m.CollapseKey != "" {
+		// collapse_key only replaces messages not yet delivered; the tag
+		// has Android replace the notification already shown, so the
+		// newest message of an incident is the one the resident sees.
+		android.Notification.Tag = m.CollapseKey
+	}
 	switch m.Class {
 	case crier.ClassEmergency:
 		android.Priority = "high"

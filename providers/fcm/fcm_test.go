@@ -265,6 +265,14 @@ func TestBuild(t *testing.T) {
 		t.Errorf("data: crier's keys must win (-want +got):\n%s", diff)
 	}
 
+	if tag := got.Android.Notification.Tag; tag != m.CollapseKey {
+		t.Errorf("notification tag = %q, want the collapse key %q, so the phone replaces the shown notification", tag, m.CollapseKey)
+	}
+	m.CollapseKey = ""
+	if tag := fcm.Build(m).Android.Notification.Tag; tag != "" {
+		t.Errorf("notification tag = %q without a collapse key, want none", tag)
+	}
+
 	m.ExpiresAt = time.Now().AddDate(0, 2, 0) // Build uses the real clock
 	if ttl := *fcm.Build(m).Android.TTL; ttl != 28*24*time.Hour {
 		t.Errorf("TTL = %v, want it capped at FCM's 4 weeks", ttl)
