@@ -47,7 +47,7 @@ func newAreaWorld(t *testing.T, cfg Config) areaWorld {
 		return crier.Principal{TenantID: tenantID, Kind: crier.KeyPublisher, Publisher: &pub}
 	}
 	vf := testenv.Tenant(t, db, "vestfold", "Vestfold", "Europe/Oslo")
-	raw, err := os.ReadFile("../../shared/fixtures/geo/no-vestfold-kommuner-2024.geojson")
+	raw, err := os.ReadFile("../demo/vestfold-kommuner-2024.geojson")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func importKommuner(t testing.TB, db *storage.DB, tenantID int64, path, slugProp
 	}
 }
 
-const vestfold = "../../shared/fixtures/geo/no-vestfold-kommuner-2024.geojson"
+const vestfold = "../demo/vestfold-kommuner-2024.geojson"
 
 // rectKM2 is the area of a rectangle of straight longitude/latitude edges
 // on the WGS84 spheroid, in closed form: a²/2 · Δλ · (q(φ2) − q(φ1)), q
@@ -213,7 +213,7 @@ func BenchmarkAlertArea(b *testing.B) {
 	db := testenv.DB(b)
 	ctx := context.Background()
 	norway := testenv.Tenant(b, db, "norway", "Norway", "Europe/Oslo")
-	importKommuner(b, db, norway.ID, "../../shared/fixtures/geo/no-kommuner-2024.geojson", "kommunenummer")
+	importKommuner(b, db, norway.ID, "../bench/no-kommuner-2024.geojson", "kommunenummer")
 	vf := testenv.Tenant(b, db, "vestfold", "Vestfold", "Europe/Oslo")
 	importKommuner(b, db, vf.ID, vestfold, "kommunenummer")
 	if _, err := db.Pool.Exec(ctx, `ANALYZE areas`); err != nil {
