@@ -480,20 +480,15 @@ func (s *Service) capArea(ctx context.Context, p crier.Principal, a *cap.Alert) 
 func (s *Service) capPost(p crier.Principal, a *cap.Alert, i int) (storage.Post, error) {
 	in := a.Infos[i]
 	path := fmt.Sprintf("alert.info[%d]", i)
-	r := PostRequest{Title: cmp.Or(in.Headline, in.Event), Class: string(crier.ClassEmergency),
-		ExternalID: capExternalID(a.Sender, a.Identifier, a.Sent)}
-	var parts []string
-	for _, t := range []string{in.Description, in.Instruction} {
-		if t != "" {
-			parts = append(parts, t)
-		}
-	}
-	r.Body = cmp.Or(strings.Join(parts, "\n\n"), in.Event)
-	r.Title, r.Body = truncate(r.Title, MaxTitle), truncate(r.Body, MaxBody)
+	r := PostRequest{Class: string(crier.ClassEmergency), ExternalID: capExternalID(a.Sender, a.Identifier, a.Sent)}
 	if validLink(in.Web) {
 		r.URL = in.Web
 	}
-	r.Body = fitPayload(r.Title, r.Body, r.URL)
+	// Shortened rather than refused when its payload outgrows the
+	// providers' 4 KB (what is still too long is validatePost's to refuse).
+	lang, _ := crier.CanonicalLanguage(in.Language)
+	t, _ := fitText(storage.Post{URL: r.URL, Class: crier.ClassEmergency}, lang, capText(in))
+	r.Title, r.Body = t.Title, t.Body
 	if !in.Expires.IsZero() {
 		if !in.Expires.After(s.cfg.Now()) {
 			return storage.Post{}, crier.Invalid(path+".expires", "the alert expired at %s", in.Expires.Format(time.RFC3339))
@@ -512,19 +507,6 @@ func (s *Service) capPost(p crier.Principal, a *cap.Alert, i int) (storage.Post,
 	return post, err
 }
 
-// fitPayload shortens an alert's body until its payloads fit the providers'
-// 4 KB: a long alert in a script of several bytes a character can outgrow
-// it, and is shortened rather than refused.
-func fitPayload(title, body, url string) string {
-	for checkPayloadSize(storage.Post{Title: title, Body: body, URL: url, Class: crier.ClassEmergency}) != nil {
-		n := utf8.RuneCountInString(body) * 4 / 5
-		if n < 40 {
-			break // what is left is validatePost's to refuse
-		}
-		body = truncate(body, n)
-	}
-	return body
-}
 
 // capSegment is the audience of a CAP message: every device located in one
 // of its info blocks' areas' polygons or circles (each language's block

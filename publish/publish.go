@@ -220,7 +220,12 @@ func (s *Service) PostStatus(ctx context.Context, p crier.Principal, id int64) (
 	if err != nil {
 		return Status{}, err
 	}
-	pr, err := s.db.PostProgress(ctx, id)
+	return s.status(ctx, p, post)
+}
+
+// status is what became of a post's deliveries, the post read already.
+func (s *Service) status(ctx context.Context, p crier.Principal, post storage.Post) (Status, error) {
+	pr, err := s.db.PostProgress(ctx, post.ID)
 	if err != nil {
 		return Status{}, err
 	}

@@ -88,7 +88,7 @@ func (s *Service) IncidentStatus(ctx context.Context, p crier.Principal, id int6
 	}
 	inc := Incident{ID: post.IncidentID, Exercise: msgs[0].Exercise}
 	for _, m := range msgs {
-		st, err := s.PostStatus(ctx, p, m.ID)
+		st, err := s.status(ctx, p, m)
 		if err != nil {
 			return Incident{}, err
 		}
