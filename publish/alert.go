@@ -507,7 +507,6 @@ func (s *Service) capPost(p crier.Principal, a *cap.Alert, i int) (storage.Post,
 	return post, err
 }
 
-
 // capSegment is the audience of a CAP message: every device located in one
 // of its info blocks' areas' polygons or circles (each language's block
 // usually repeats the same areas: once is enough). The polygons are united and repaired in
