@@ -85,8 +85,12 @@ const (
 // headStarts are the sizes, in pages, of the parts of a fresh emergency
 // post's audience snapshotted before the rest, each committed (and its
 // sends queued) while the next is snapshotted: the first page goes out at
-// once, and the workers have sends until the whole audience is in.
-var headStarts = []int{1, 16}
+// once, and the workers have sends until the whole audience is in. Each
+// part is about four times the one before: measured at 125,000 devices,
+// the parts take 70, 170 and 320 ms to snapshot, each less than the sends
+// of the part before it (a 1,000 then 16,000 split left the workers idle
+// for 0.7–1.0 s after the head).
+var headStarts = []int{1, 4, 16}
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
