@@ -116,7 +116,8 @@ func (s *Service) CreatePost(ctx context.Context, p crier.Principal, r PostReque
 	return s.save(ctx, p, feed, post)
 }
 
-// save stores a post on its feed and enqueues its dispatch. The stored
+// save stores a post on its feed, under the principal's daily post limit
+// where it is capped (caps.go), and enqueues its dispatch. The stored
 // post is the promise: once it is in Postgres the post is accepted, and if
 // its dispatch cannot be queued now (Redis away), the reconciler
 // (dispatcher.Reconciler) queues it when Redis is back, by
@@ -131,7 +132,7 @@ func (s *Service) save(ctx context.Context, p crier.Principal, feed crier.Feed, 
 			return Created{}, err
 		}
 	}
-	saved, created, err := s.db.CreatePost(ctx, post)
+	saved, created, err := s.createPost(ctx, p, feed, post)
 	if err != nil {
 		return Created{}, err
 	}

@@ -40,15 +40,17 @@ const (
 	AuditAlertApproved  AuditAction = "alert.approved"
 	AuditTestDevices    AuditAction = "test_devices.changed"
 	AuditAlertRules     AuditAction = "tenant.alert_rules" // the operator's
+	AuditPrivacy        AuditAction = "tenant.privacy"     // the operator's: ID-only pushes (privacy.go)
 	AuditAreasImported  AuditAction = "areas.imported"
 	AuditKeyCreated     AuditAction = "key.created"
 	AuditKeyRevoked     AuditAction = "key.revoked"
+	AuditLimitsSet      AuditAction = "publisher.limits" // a publisher's caps (caps.go)
 )
 
 // AuditActions lists every action, for filters to check against.
 var AuditActions = []AuditAction{AuditPostCreated, AuditPostCancelled, AuditAlertCreated, AuditAlertCancelled,
-	AuditAlertUpdated, AuditAlertWithdrawn, AuditAlertApproved, AuditTestDevices, AuditAlertRules,
-	AuditAreasImported, AuditKeyCreated, AuditKeyRevoked}
+	AuditAlertUpdated, AuditAlertWithdrawn, AuditAlertApproved, AuditTestDevices, AuditAlertRules, AuditPrivacy,
+	AuditAreasImported, AuditKeyCreated, AuditKeyRevoked, AuditLimitsSet}
 
 // Event is an action to record.
 type Event struct {

@@ -75,6 +75,11 @@ type Post struct {
 	// TenantLanguage is the tenant's default language: the text a device
 	// of no language the post has is sent.
 	TenantLanguage string
+	// TenantName and IDOnlyPushes: the tenant's name and whether its pushes
+	// carry only the post id and a generic text naming it (privacy.go),
+	// read with the post so that a send asks nothing more of the database.
+	TenantName   string
+	IDOnlyPushes bool
 }
 
 const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.external_id, ''), p.title, p.body,
@@ -83,7 +88,9 @@ const postColumns = `p.id, p.tenant_id, p.feed_id, p.publisher_id, coalesce(p.ex
 	coalesce((SELECT pb.role = 'organisation' FROM publishers pb WHERE pb.id = p.publisher_id), true),
 	coalesce(p.incident_id, 0), coalesce(p.msg_type, ''), p.exercise, p.language, p.translations,
 	p.origin_sent_at, coalesce(p.created_by_key, 0), coalesce(p.approved_by_key, 0), p.approved_at, p.lapses_at,
-	(SELECT t.language FROM tenants t WHERE t.id = p.tenant_id)`
+	(SELECT t.language FROM tenants t WHERE t.id = p.tenant_id),
+	(SELECT t.name FROM tenants t WHERE t.id = p.tenant_id),
+	(SELECT t.id_only_pushes FROM tenants t WHERE t.id = p.tenant_id)`
 
 func scanPost(row pgx.Row) (Post, error) {
 	var p Post
@@ -94,7 +101,7 @@ func scanPost(row pgx.Row) (Post, error) {
 		&p.Organisation,
 		&p.IncidentID, &p.MsgType, &p.Exercise, &p.Language, &translations,
 		&p.OriginSentAt, &p.CreatedByKey, &p.ApprovedByKey, &p.ApprovedAt, &p.LapsesAt,
-		&p.TenantLanguage)
+		&p.TenantLanguage, &p.TenantName, &p.IDOnlyPushes)
 	if err != nil {
 		return Post{}, err
 	}
@@ -112,11 +119,23 @@ func scanPost(row pgx.Row) (Post, error) {
 
 // CreatePost stores a new post. A post with the publisher's external id
 // already stored is returned instead, with created false: CMS retries never
-// make a second post.
+// make a second post. A post held to its publisher's daily post limit is
+// made by CreateCappedPost (caps.go) instead.
 func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, err error) {
+	id, created, err := insertPost(ctx, db.pool, p)
+	if err != nil {
+		return Post{}, false, err
+	}
+	out, err = db.Post(ctx, p.TenantID, id)
+	return out, created, err
+}
+
+// insertPost inserts a new post on q, or finds the publisher's post of the
+// same external id, with created false; it returns the post's id.
+func insertPost(ctx context.Context, q querier, p Post) (id int64, created bool, err error) {
 	data, err := json.Marshal(p.Data)
 	if err != nil {
-		return Post{}, false, fmt.Errorf("create post: encode data: %w", err)
+		return 0, false, fmt.Errorf("create post: encode data: %w", err)
 	}
 	if p.Data == nil {
 		data = []byte("{}")
@@ -131,7 +150,7 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 	}
 	translations, err := json.Marshal(p.Translations)
 	if err != nil {
-		return Post{}, false, fmt.Errorf("create post: encode translations: %w", err)
+		return 0, false, fmt.Errorf("create post: encode translations: %w", err)
 	}
 	if p.Translations == nil {
 		translations = []byte("{}")
@@ -139,8 +158,7 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 	state := cmp.Or(p.State, crier.PostAccepted)
 	// The first message of an incident is its incident: its id is drawn
 	// first so that the row can name itself.
-	var id int64
-	err = db.pool.QueryRow(ctx, `WITH n AS (SELECT nextval(pg_get_serial_sequence('posts', 'id')) AS id)
+	err = q.QueryRow(ctx, `WITH n AS (SELECT nextval(pg_get_serial_sequence('posts', 'id')) AS id)
 		INSERT INTO posts (id, tenant_id, feed_id, publisher_id, external_id, title, body,
 		url, data, tags, class, collapse_key, publish_at, expires_at, target, segment,
 		incident_id, msg_type, exercise, language, translations, alert, origin_sent_at, created_by_key, lapses_at, state)
@@ -158,18 +176,17 @@ func (db *DB) CreatePost(ctx context.Context, p Post) (out Post, created bool, e
 		p.OriginSentAt, zeroNull(p.CreatedByKey), p.LapsesAt, state).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		err = db.pool.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
+		err = q.QueryRow(ctx, `SELECT id FROM posts WHERE publisher_id = $1 AND external_id = $2`,
 			p.PublisherID, p.ExternalID).Scan(&id)
 		if err != nil {
-			return Post{}, false, notFound(err, fmt.Sprintf("post with external id %q", p.ExternalID))
+			return 0, false, notFound(err, fmt.Sprintf("post with external id %q", p.ExternalID))
 		}
 	case err != nil:
-		return Post{}, false, fmt.Errorf("create post: %w", err)
+		return 0, false, fmt.Errorf("create post: %w", err)
 	default:
 		created = true
 	}
-	out, err = db.Post(ctx, p.TenantID, id)
-	return out, created, err
+	return id, created, nil
 }
 
 // Post loads a post of a tenant.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/crier-push/crier"
@@ -23,7 +24,7 @@ func openDB(ctx context.Context, c common) (*storage.DB, error) {
 
 func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("tenant: want a subcommand: create, fcm, apns, rate or alerts")
+		return fmt.Errorf("tenant: want a subcommand: create, fcm, apns, rate, alerts or privacy")
 	}
 	fs := newFlags("tenant "+args[0], stderr)
 	var c common
@@ -150,8 +151,34 @@ func cmdTenant(ctx context.Context, args []string, getenv env, stdout, stderr io
 				rules.ApprovalTTL, rules.Language)
 			return nil
 		})
+	case "privacy":
+		// No default: an operator who leaves the flag out must not turn
+		// a tenant's privacy setting off by accident.
+		idOnly := fs.String("id-only", "", "true: pushes carry only the post id and a generic text, the app fetches the content "+
+			"(emergency posts always carry their text); false: pushes carry the content")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "slug", "id-only"); err != nil {
+			return err
+		}
+		on, err := strconv.ParseBool(*idOnly)
+		if err != nil {
+			return fmt.Errorf("tenant privacy: -id-only must be true or false, not %q", *idOnly)
+		}
+		return withTenant(ctx, c, *slug, func(db *storage.DB, t storage.Tenant) error {
+			if err := db.SetTenantIDOnlyPushes(ctx, t.ID, on); err != nil {
+				return err
+			}
+			if err := db.Record(ctx, storage.Operator(storage.NewRequestID()), storage.Event{TenantID: t.ID, Action: storage.AuditPrivacy,
+				Detail: map[string]any{"id_only_pushes": on}}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "pushes of %s: id-only %v (emergency posts always carry their text)\n", t.Slug, on)
+			return nil
+		})
 	}
-	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm, apns, rate or alerts", args[0])
+	return fmt.Errorf("tenant: unknown subcommand %q: want create, fcm, apns, rate, alerts or privacy", args[0])
 }
 
 func withTenant(ctx context.Context, c common, slug string, f func(*storage.DB, storage.Tenant) error) error {
