@@ -107,7 +107,7 @@ func (s *Service) alertArea(ctx context.Context, p crier.Principal, seg []byte, 
 	// The municipality's segment is the whole audience (segments.Audience),
 	// and an emergency ignores mutes: the feed does not matter.
 	aud := segments.AudienceOf(segments.Post{}, nil, e)
-	c, err := s.db.CountAudience(ctx, p.TenantID, 0, storage.CompileAudience(aud), true)
+	c, err := s.db.CountAudience(ctx, p.TenantID, 0, storage.CompileAudience(aud, segments.Why{}), true)
 	if err != nil {
 		return AlertArea{}, err
 	}

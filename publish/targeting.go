@@ -163,7 +163,7 @@ func (s *Service) Preview(ctx context.Context, p crier.Principal, r PreviewReque
 	}
 	e := segments.AudienceOf(segments.Post{Feed: feed.Slug, FeedMandatory: feed.Mandatory, Tags: crier.Distinct(r.Tags),
 		Organisation: p.IsOrganisation()}, t.target, t.segment)
-	c, err := s.db.CountAudience(ctx, p.TenantID, feed.ID, storage.CompileAudience(e), class == crier.ClassEmergency)
+	c, err := s.db.CountAudience(ctx, p.TenantID, feed.ID, storage.CompileAudience(e, segments.Why{}), class == crier.ClassEmergency)
 	if err != nil {
 		return Preview{}, err
 	}

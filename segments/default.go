@@ -23,6 +23,9 @@ type Post struct {
 	// of the tags (a mandatory feed is the municipality's word, not the
 	// club's): a segment and a target only narrow that.
 	Organisation bool
+	// Emergency and Exercise only name the rule a device is in the
+	// audience by (WhyOf): an alert's area, or a test device.
+	Emergency, Exercise bool
 }
 
 // DefaultRule is DESIGN.md's default audience as an expression: followers
@@ -66,19 +69,35 @@ func OptIns(p Post) *Expr {
 // snapshot and a publisher's preview both compile this, so a preview
 // counts what a dispatch would send.
 func Audience(p Post, target, segment []byte) (*Expr, error) {
-	var t, seg *Expr
-	var err error
+	t, seg, err := parseStored(target, segment)
+	if err != nil {
+		return nil, err
+	}
+	return AudienceOf(p, t, seg), nil
+}
+
+// Explained is Audience and the rule each device of it is in it by
+// (WhyOf).
+func Explained(p Post, target, segment []byte) (*Expr, Why, error) {
+	t, seg, err := parseStored(target, segment)
+	if err != nil {
+		return nil, Why{}, err
+	}
+	return AudienceOf(p, t, seg), WhyOf(p, t, seg), nil
+}
+
+func parseStored(target, segment []byte) (t, seg *Expr, err error) {
 	if target != nil {
 		if t, err = Parse(target, Options{Root: "target"}); err != nil {
-			return nil, fmt.Errorf("stored target: %w", err)
+			return nil, nil, fmt.Errorf("stored target: %w", err)
 		}
 	}
 	if segment != nil {
 		if seg, err = Parse(segment, Options{}); err != nil {
-			return nil, fmt.Errorf("stored segment: %w", err)
+			return nil, nil, fmt.Errorf("stored segment: %w", err)
 		}
 	}
-	return AudienceOf(p, t, seg), nil
+	return t, seg, nil
 }
 
 // AudienceOf is Audience of parsed expressions (nil for none): the target

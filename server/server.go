@@ -392,6 +392,7 @@ func (s *Server) buildWorker(ropt asynq.RedisConnOpt) error {
 				ShutdownTimeout:          cfg.ShutdownTimeout,
 				Logger:                   tasks.Logger{L: cfg.Logger},
 				LogLevel:                 asynq.WarnLevel,
+				ErrorHandler:             dispatchErrors(cfg.Logger),
 			}))
 		}
 	}
@@ -519,3 +520,17 @@ func (c Config) httpServer(h http.Handler) *http.Server {
 type redisPinger struct{ c redis.UniversalClient }
 
 func (p redisPinger) Ping(ctx context.Context) error { return p.c.Ping(ctx).Err() }
+
+// dispatchErrors logs a failed dispatch: asynq retries it without a word,
+// and a post that cannot be snapshotted would otherwise stay accepted with
+// nothing in the log. A send's failures are its delivery's (last_error)
+// and counted in the metrics; they are not logged one by one.
+func dispatchErrors(log *slog.Logger) asynq.ErrorHandler {
+	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+		if t.Type() != tasks.TypeDispatch {
+			return
+		}
+		retried, _ := asynq.GetRetryCount(ctx)
+		log.Error("dispatch failed", slog.String("payload", string(t.Payload())), slog.Int("retried", retried), slog.Any("error", err))
+	})
+}

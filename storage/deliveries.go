@@ -18,13 +18,17 @@ import (
 type Audience struct {
 	Where string
 	Args  []any
+	// Why is the rule each device is in the audience by, which Snapshot
+	// records with its delivery.
+	Why segments.Why
 }
 
 // CompileAudience compiles an audience expression for the statements of
 // Snapshot and CountAudience: the tenant id is $2, and $1 to $4 are theirs.
-func CompileAudience(e *segments.Expr) Audience {
+// Snapshot records why as each delivery's reason.
+func CompileAudience(e *segments.Expr, why segments.Why) Audience {
 	c := segments.Compile(e, segments.Params{TenantParam: 2, ArgBase: 4})
-	return Audience{Where: c.SQL, Args: c.Args}
+	return Audience{Where: c.SQL, Args: c.Args, Why: why}
 }
 
 // SnapshotOptions say how a post's audience is narrowed beyond its segment.
@@ -114,6 +118,7 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	}
 	args := append(append([]any{p.ID, p.TenantID, p.FeedID, opt.Now}, aud.Args...), zones)
 	where := "(" + aud.Where + ")"
+	where0 := where
 	if p.IncidentID != 0 && p.MsgType != crier.MsgAlert {
 		// A follow-up reaches everyone an earlier message of its incident
 		// reached (incidentRecipients); a cancel no one else, its area
@@ -124,15 +129,30 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		where = "(" + where + " OR d.id IN (" + incidentRecipients("$"+strconv.Itoa(len(args)+1), "$1") + "))"
 		args = append(args, p.IncidentID)
 	}
+	why := segments.CompileWhy(aud.Why, segments.Params{TenantParam: 2, ArgBase: len(args)})
+	args = append(args, why.Args...)
+	whySQL := why.SQL
+	if p.IncidentID != 0 && p.MsgType != crier.MsgAlert {
+		// A device outside the follow-up's area has it because an
+		// earlier message of the incident reached it.
+		whySQL = "CASE WHEN " + where0 + " THEN " + whySQL + " ELSE '" + segments.WhyIncident + "||||' END"
+	}
 	if p.Exercise {
 		// Exercises and tests never reach residents.
 		where += " AND d.test"
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, reason, not_before)
+	// A post that expires before a device's quiet hours end is not
+	// deferred to a morning when it is over: it expires, and says why.
+	expiresArg := "$" + strconv.Itoa(len(args)+1)
+	args = append(args, p.ExpiresAt)
+	expired := `coalesce(q.quiet, false) AND ` + expiresArg + `::timestamptz IS NOT NULL AND ` + expiresArg + `::timestamptz <= q.ends`
+	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, reason, not_before, why)
 		SELECT $1, d.id, d.provider,
-		       CASE WHEN `+unknownZone+` THEN 'skipped' WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
-		       CASE WHEN `+unknownZone+` THEN '`+ReasonUnknownTimeZone+`' ELSE '' END,
-		       CASE WHEN coalesce(q.quiet, false) THEN q.ends END
+		       CASE WHEN `+unknownZone+` THEN 'skipped' WHEN `+expired+` THEN 'expired'
+		            WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
+		       CASE WHEN `+unknownZone+` THEN '`+ReasonUnknownTimeZone+`' WHEN `+expired+` THEN '`+ReasonExpiresInQuietHours+`' ELSE '' END,
+		       CASE WHEN coalesce(q.quiet, false) AND NOT (`+expired+`) THEN q.ends END,
+		       `+whySQL+`
 		FROM devices d `+quiet+`
 		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND `+where+skipHead+limit, args...)
 	if err != nil {
@@ -167,9 +187,15 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	return n, nil
 }
 
-// ReasonUnknownTimeZone skips a device in quiet hours whose time zone
-// PostgreSQL does not know: its quiet window cannot be judged.
-const ReasonUnknownTimeZone = "time_zone_unknown"
+// Reasons the snapshot gives a delivery it does not send now.
+const (
+	// ReasonUnknownTimeZone skips a device in quiet hours whose time zone
+	// PostgreSQL does not know: its quiet window cannot be judged.
+	ReasonUnknownTimeZone = "time_zone_unknown"
+	// ReasonExpiresInQuietHours expires a delivery to a device in quiet
+	// hours that end after the post expires.
+	ReasonExpiresInQuietHours = "expires_in_quiet_hours"
+)
 
 // Eligibility beyond the segment, with the feed id in $3.
 const (

@@ -42,6 +42,8 @@ type Device struct {
 	// for an installation registered before device secrets. PutDevice
 	// stores it when set and keeps the stored one when nil.
 	SecretHash []byte
+	// Test: the municipality marked the installation as a test device.
+	Test bool
 
 	// Read along with the device: its follows, mutes and areas by slug,
 	// in the order of their ids.
@@ -51,7 +53,7 @@ type Device struct {
 const deviceColumns = `id, tenant_id, installation_id, provider, platform, token, locale, time_zone,
 	app_version, follows, mutes, interests, areas, places,
 	coalesce(to_char(quiet_start, 'HH24:MI'), ''), coalesce(to_char(quiet_end, 'HH24:MI'), ''),
-	active, coalesce(deactivated_reason, ''), updated_at, secret_hash,
+	active, coalesce(deactivated_reason, ''), updated_at, secret_hash, test,
 	ARRAY(SELECT f.slug FROM feeds f WHERE f.tenant_id = devices.tenant_id AND f.id = ANY(devices.follows) ORDER BY f.id),
 	ARRAY(SELECT f.slug FROM feeds f WHERE f.tenant_id = devices.tenant_id AND f.id = ANY(devices.mutes) ORDER BY f.id),
 	ARRAY(SELECT a.slug FROM areas a WHERE a.tenant_id = devices.tenant_id AND a.id = ANY(devices.areas) ORDER BY a.id)`
@@ -61,7 +63,7 @@ func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var places []byte
 	err := row.Scan(&d.ID, &d.TenantID, &d.InstallationID, &d.Provider, &d.Platform, &d.Token, &d.Locale,
 		&d.TimeZone, &d.AppVersion, &d.Follows, &d.Mutes, &d.Interests, &d.Areas, &places,
-		&d.QuietStart, &d.QuietEnd, &d.Active, &d.DeactivatedReason, &d.UpdatedAt, &d.SecretHash,
+		&d.QuietStart, &d.QuietEnd, &d.Active, &d.DeactivatedReason, &d.UpdatedAt, &d.SecretHash, &d.Test,
 		&d.FollowSlugs, &d.MuteSlugs, &d.AreaSlugs)
 	if err != nil {
 		return Device{}, err
@@ -177,28 +179,47 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// DeleteDevice removes a device of a tenant.
+// DeleteDevice removes a device of a tenant: its record, and with it its
+// places and choices. Its deliveries and receipts stay, so that the posts'
+// counts stay right, but lose their link to it (erasure): each row's
+// device_id becomes a fresh negative number of its own (erased_device_ids),
+// which names no device and joins no two rows.
 func (db *DB) DeleteDevice(ctx context.Context, tenantID int64, installationID string) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("delete device %q: %w", installationID, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	var id int64
+	err = tx.QueryRow(ctx, `DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2 RETURNING id`,
+		tenantID, installationID).Scan(&id)
+	if err != nil {
+		return notFound(err, fmt.Sprintf("delete device %q", installationID))
+	}
 	// The device's deliveries still open become skipped, found by the
 	// primary key through the tenant's posts still on their way (a few),
 	// so that no later outcome is recorded for a device that is gone, and
 	// a deferred send that checks its delivery (tasks.Send.Check) sends
 	// nothing.
-	var deleted int
-	err := db.pool.QueryRow(ctx, `WITH gone AS (
-			DELETE FROM devices WHERE tenant_id = $1 AND installation_id = $2 RETURNING id
-		), skipped AS (
-			UPDATE deliveries d SET state = 'skipped', reason = 'device_deleted', updated_at = now()
-			FROM gone, posts p
-			WHERE p.tenant_id = $1 AND p.state IN ('accepted', 'dispatching', 'sending')
-			AND d.post_id = p.id AND d.device_id = gone.id AND d.state IN ('pending', 'deferred')
-		)
-		SELECT count(*) FROM gone`, tenantID, installationID).Scan(&deleted)
-	if err != nil {
-		return fmt.Errorf("delete device %q: %w", installationID, err)
+	if _, err := tx.Exec(ctx, `UPDATE deliveries d SET state = 'skipped', reason = 'device_deleted', updated_at = now()
+		FROM posts p
+		WHERE p.tenant_id = $1 AND p.state IN ('accepted', 'dispatching', 'sending')
+		AND d.post_id = p.id AND d.device_id = $2 AND d.state IN ('pending', 'deferred')`, tenantID, id); err != nil {
+		return fmt.Errorf("delete device %q: skip its open deliveries: %w", installationID, err)
 	}
-	if deleted == 0 {
-		return fmt.Errorf("delete device %q: %w", installationID, ErrNotFound)
+	// Then every delivery and receipt of it, through the tenant's posts.
+	if _, err := tx.Exec(ctx, `WITH m AS (
+			SELECT d.post_id, -nextval('erased_device_ids') AS anon FROM deliveries d
+			WHERE d.post_id IN (SELECT p.id FROM posts p WHERE p.tenant_id = $1) AND d.device_id = $2
+		), r AS (
+			UPDATE receipts r SET device_id = m.anon FROM m WHERE r.post_id = m.post_id AND r.device_id = $2
+		)
+		UPDATE deliveries d SET device_id = m.anon FROM m WHERE d.post_id = m.post_id AND d.device_id = $2`,
+		tenantID, id); err != nil {
+		return fmt.Errorf("delete device %q: unlink its deliveries: %w", installationID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("delete device %q: commit: %w", installationID, err)
 	}
 	return nil
 }

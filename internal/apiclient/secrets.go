@@ -37,12 +37,24 @@ func installation(path string) string {
 	return inst
 }
 
+// about is the installation a device path or one below it is about
+// (/v1/devices/{id}/deliveries), "" for others.
+func about(path string) string {
+	inst, ok := strings.CutPrefix(path, "/v1/devices/")
+	if !ok {
+		return ""
+	}
+	inst, _, _ = strings.Cut(inst, "?")
+	inst, _, _ = strings.Cut(inst, "/")
+	return inst
+}
+
 // before adds the installation's secret to a request about it.
 func (d *DeviceSecrets) before(path string, h http.Header) {
 	if d == nil || h.Get(DeviceSecretHeader) != "" {
 		return
 	}
-	if s := d.Get(installation(path)); s != "" {
+	if s := d.Get(about(path)); s != "" {
 		h.Set(DeviceSecretHeader, s)
 	}
 }
