@@ -28,8 +28,8 @@ type Limits struct {
 	// crier.PostWindow; nil is the tenant's default.
 	DailyPosts *int
 	// DailyPushesPerDevice is how many pushes of the publisher's posts one
-	// device gets in 24 hours; nil is no limit. It is stored and shown
-	// here, and applied where the pushes are sent.
+	// device gets in 24 hours; nil is no limit. The snapshot applies it: a
+	// device at it gets the post's delivery skipped (ReasonSenderCap).
 	DailyPushesPerDevice *int
 }
 
@@ -210,4 +210,55 @@ func postAllowance(ctx context.Context, q querier, tenantID, publisherID int64, 
 		return PostAllowance{}, fmt.Errorf("posts of publisher %d in the window: %w", publisherID, err)
 	}
 	return a, nil
+}
+
+// ReasonSenderCap skips a delivery to a device that has had its daily
+// pushes of the post's organisation (Limits.DailyPushesPerDevice).
+const ReasonSenderCap = "sender_cap"
+
+// pushCap is what Snapshot needs to apply an organisation's pushes-per-
+// device limit: the limit, and its posts of the window before this one. A
+// zero limit is none.
+type pushCap struct {
+	limit  int
+	recent []int64
+}
+
+// pushCapOf reads the pushes-per-device cap of a post: only an
+// organisation's post in a feed that is not mandatory, and no alert, is
+// capped (crier.Principal.PostCapped), and only if the municipality set the
+// organisation a limit.
+func pushCapOf(ctx context.Context, q querier, p Post, now time.Time) (pushCap, error) {
+	if !p.Organisation || p.FeedMandatory || p.Class == crier.ClassEmergency {
+		return pushCap{}, nil
+	}
+	var c pushCap
+	var limit *int
+	err := q.QueryRow(ctx, `SELECT daily_pushes_per_device,
+			ARRAY(SELECT x.id FROM posts x WHERE x.publisher_id = pb.id AND x.id <> $2
+			      AND x.created_at > $3::timestamptz - make_interval(secs => $4) ORDER BY x.id)
+		FROM publishers pb WHERE pb.id = $1`, p.PublisherID, p.ID, now, crier.PostWindow.Seconds()).Scan(&limit, &c.recent)
+	if err != nil {
+		return pushCap{}, notFound(err, fmt.Sprintf("push cap of publisher %d", p.PublisherID))
+	}
+	if limit == nil || len(c.recent) < *limit {
+		// Fewer posts in the window than the limit: no device can be at it.
+		return pushCap{}, nil
+	}
+	c.limit = *limit
+	return c, nil
+}
+
+// sql is the condition over devices d that the device is at the cap, with
+// its values appended to args; "false" without a cap.
+func (c pushCap) sql(args *[]any) string {
+	if c.limit == 0 {
+		return "false"
+	}
+	*args = append(*args, c.recent, c.limit)
+	n := len(*args)
+	// Each of the few recent posts is one probe of the deliveries' primary
+	// key: deliveries have no index by device.
+	return fmt.Sprintf(`(SELECT count(*) FROM deliveries x WHERE x.post_id = ANY($%d::bigint[]) AND x.device_id = d.id
+		AND x.state IN ('sent', 'pending', 'deferred')) >= $%d::int`, n-1, n)
 }

@@ -59,6 +59,9 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
+	}
 
 	var state crier.PostState
 	var audience *int
@@ -146,14 +149,23 @@ func (db *DB) Snapshot(ctx context.Context, p Post, aud Audience, opt SnapshotOp
 	expiresArg := "$" + strconv.Itoa(len(args)+1)
 	args = append(args, p.ExpiresAt)
 	expired := `coalesce(q.quiet, false) AND ` + expiresArg + `::timestamptz IS NOT NULL AND ` + expiresArg + `::timestamptz <= q.ends`
+	// A device that has had its pushes of the organisation today is kept
+	// (skipped, sender_cap), not pushed.
+	pc, err := pushCapOf(ctx, tx, p, opt.Now)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
+	}
+	capped := pc.sql(&args)
 	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (post_id, device_id, provider, state, reason, not_before, why)
 		SELECT $1, d.id, d.provider,
-		       CASE WHEN `+unknownZone+` THEN 'skipped' WHEN `+expired+` THEN 'expired'
+		       CASE WHEN `+unknownZone+` THEN 'skipped' WHEN c.capped THEN 'skipped' WHEN `+expired+` THEN 'expired'
 		            WHEN coalesce(q.quiet, false) THEN 'deferred' ELSE 'pending' END,
-		       CASE WHEN `+unknownZone+` THEN '`+ReasonUnknownTimeZone+`' WHEN `+expired+` THEN '`+ReasonExpiresInQuietHours+`' ELSE '' END,
-		       CASE WHEN coalesce(q.quiet, false) AND NOT (`+expired+`) THEN q.ends END,
+		       CASE WHEN `+unknownZone+` THEN '`+ReasonUnknownTimeZone+`' WHEN c.capped THEN '`+ReasonSenderCap+`'
+		            WHEN `+expired+` THEN '`+ReasonExpiresInQuietHours+`' ELSE '' END,
+		       CASE WHEN coalesce(q.quiet, false) AND NOT c.capped AND NOT (`+expired+`) THEN q.ends END,
 		       `+whySQL+`
 		FROM devices d `+quiet+`
+		CROSS JOIN LATERAL (SELECT `+capped+` AS capped) c
 		WHERE d.tenant_id = $2 AND d.active `+eligible+` AND `+where+skipHead+limit, args...)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot post %d: %w", p.ID, err)
