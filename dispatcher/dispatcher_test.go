@@ -182,7 +182,7 @@ func TestAlertSnapshotInParts(t *testing.T) {
 	if err := fx.d.Dispatch(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if least := pageSize + 16*pageSize - 1; atSecondPart < least {
+	if least := (headStarts[0]+headStarts[1])*pageSize - 1; atSecondPart < least {
 		t.Errorf("%d deliveries when the second part's sends began, want at least %d (the head and the second part)",
 			atSecondPart, least)
 	}
