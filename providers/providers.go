@@ -36,6 +36,11 @@ type Message struct {
 	CollapseKey string
 	// ExpiresAt is zero when the post does not expire.
 	ExpiresAt time.Time
+	// Fetched: the push carries only the post id and a generic text, and
+	// the app fetches the post (ID-only pushes). On iOS it is marked
+	// mutable-content, so the app's notification service extension may
+	// fetch and show the post's own text before the notification appears.
+	Fetched bool
 }
 
 // Kind classifies a provider's answer into what crier should do about it.

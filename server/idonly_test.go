@@ -102,6 +102,9 @@ func TestIDOnlyPushes(t *testing.T) {
 			if b := notificationBody(t, r); b != "" {
 				t.Errorf("%s (%s): the push has the body %q, want none", p.installation, r.Provider, b)
 			}
+			if r.Provider == "apns" && !strings.Contains(r.Body, `"mutable-content":1`) {
+				t.Errorf("%s: an ID-only APNs push is not mutable-content, so no service extension can show the post:\n%s", p.installation, r.Body)
+			}
 		}
 		got := s.pushesTo(t, p.token)
 		if len(got) != 1 {

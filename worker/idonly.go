@@ -54,7 +54,7 @@ func idOnlyMessage(post storage.Post, deviceID int64, token, locale string) prov
 	data := crier.PushData(nil, lang, post.Exercise)
 	data[DataIDOnly] = "true"
 	m := providers.Message{PostID: post.ID, DeviceID: deviceID, Token: token, Title: text.Title,
-		Data: data, Class: post.Class, CollapseKey: post.CollapseKey}
+		Data: data, Class: post.Class, CollapseKey: post.CollapseKey, Fetched: true}
 	if post.ExpiresAt != nil {
 		m.ExpiresAt = *post.ExpiresAt
 	}

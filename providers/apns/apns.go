@@ -248,6 +248,9 @@ func Build(m providers.Message, topic string) *apns2.Notification {
 	case crier.ClassCommunity:
 		priority = apns2.PriorityLow
 	}
+	if m.Fetched {
+		p.MutableContent()
+	}
 	for k, v := range m.Data {
 		p.Custom(k, v)
 	}

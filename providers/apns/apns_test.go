@@ -254,10 +254,30 @@ func TestBuild(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
+	if aps := got["aps"].(map[string]any); aps["mutable-content"] != nil {
+		t.Errorf("a push with its text is mutable-content: %v", aps)
+	}
 	delete(got, "aps")
 	want := map[string]any{"url": m.URL, "post_id": "4711", "extra": "x"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("custom keys: crier's must win (-want +got):\n%s", diff)
+	}
+
+	// An ID-only push lets the app's service extension put the post's text
+	// in before it is shown.
+	m.Fetched = true
+	b, err = json.Marshal(apns.Build(m, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetched struct {
+		Aps map[string]any
+	}
+	if err := json.Unmarshal(b, &fetched); err != nil {
+		t.Fatal(err)
+	}
+	if fetched.Aps["mutable-content"] != float64(1) {
+		t.Errorf("an ID-only push's aps %v: want mutable-content 1", fetched.Aps)
 	}
 }
 
