@@ -189,6 +189,10 @@ func (w *Worker) send(ctx context.Context, s tasks.Send) (_ *storage.Outcome, er
 		return nil, err
 	}
 	a, err := w.push(ctx, s, sender, post)
+	if errors.Is(err, errSuperseded) {
+		// Its delivery was cancelled with the message: nothing to record.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +233,10 @@ func (w *Worker) settled(ctx context.Context, s tasks.Send, post storage.Post) (
 	return nil, !open, nil
 }
 
+// errSuperseded is a send whose alert a follow-up superseded while the
+// send waited for its rate.
+var errSuperseded = errors.New("superseded while waiting for the rate")
+
 // answer is what a provider said to one push.
 type answer struct {
 	id   string         // the provider's message id
@@ -246,6 +254,19 @@ func (w *Worker) push(ctx context.Context, s tasks.Send, sender TenantSender, po
 		return answer{}, err
 	}
 	w.cfg.Observer.RateWait(s.Provider, time.Since(waitStart))
+	if post.IncidentID != 0 {
+		// The wait for the rate can outlast a follow-up's SupersedeWait:
+		// a message superseded meanwhile must not reach the phone after
+		// the new one. The cache's copy is at most its TTL old, less than
+		// the follow-up waits.
+		p, err := w.posts.get(ctx, s.PostID)
+		if err != nil {
+			return answer{}, err
+		}
+		if p.State == crier.PostCancelled {
+			return answer{}, errSuperseded
+		}
+	}
 	msg := Message(post, s.DeviceID, s.Token, s.Locale)
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
 	sendStart := time.Now()
