@@ -57,11 +57,7 @@ func (s *Server) getDevicePost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if d.SecretHash == nil {
-		return crier.Errorf(crier.EUNAUTHORIZED, DeviceSecretHeader,
-			"this installation was registered before device secrets: claim it with PUT and the token it holds")
-	}
-	if err := checkSecret(r, d); err != nil {
+	if err := ownSecret(r, d); err != nil {
 		return err
 	}
 	dp, err := s.db.DevicePost(r.Context(), tenantID, d.ID, postID)

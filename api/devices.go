@@ -177,6 +177,17 @@ func checkSecret(r *http.Request, d storage.Device) error {
 	return nil
 }
 
+// ownSecret is checkSecret for a request that needs the installation's
+// secret: an installation registered before device secrets has none to
+// check and must first be claimed (claim).
+func ownSecret(r *http.Request, d storage.Device) error {
+	if d.SecretHash == nil {
+		return crier.Errorf(crier.EUNAUTHORIZED, DeviceSecretHeader,
+			"this installation was registered before device secrets: claim it with PUT and the token it holds")
+	}
+	return checkSecret(r, d)
+}
+
 // claim lets the app take over an installation registered before device
 // secrets: it proves it is that installation by sending the token stored
 // for it, which only the phone holds.
@@ -438,11 +449,7 @@ func (s *Server) ownDevice(r *http.Request) (storage.Device, error) {
 	if err != nil {
 		return d, err
 	}
-	if d.SecretHash == nil {
-		return d, crier.Errorf(crier.EUNAUTHORIZED, DeviceSecretHeader,
-			"this installation was registered before device secrets: claim it with PUT and the token it holds")
-	}
-	return d, checkSecret(r, d)
+	return d, ownSecret(r, d)
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {

@@ -28,14 +28,14 @@ type deliveryJSON struct {
 	// State is the push's: pending, deferred (until DeferredUntil: the
 	// device's quiet hours), sent, skipped, expired, cancelled, failed,
 	// dead_token; Reason says why for those that did not go.
-	State         string     `json:"state"`
-	Reason        string     `json:"reason,omitempty"`
-	DeferredUntil *time.Time `json:"deferred_until,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	SentAt        *time.Time `json:"sent_at,omitempty"`
-	ReceivedAt    *time.Time `json:"received_at,omitempty"`
-	DisplayedAt   *time.Time `json:"displayed_at,omitempty"`
-	Why           whyJSON    `json:"why"`
+	State         crier.DeliveryState `json:"state"`
+	Reason        string              `json:"reason,omitempty"`
+	DeferredUntil *time.Time          `json:"deferred_until,omitempty"`
+	CreatedAt     time.Time           `json:"created_at"`
+	SentAt        *time.Time          `json:"sent_at,omitempty"`
+	ReceivedAt    *time.Time          `json:"received_at,omitempty"`
+	DisplayedAt   *time.Time          `json:"displayed_at,omitempty"`
+	Why           whyJSON             `json:"why"`
 }
 
 // whyJSON is why a device was sent a post: the rule (segments.Why*), the
@@ -75,7 +75,7 @@ func deliveryOf(locale string, d storage.Delivery) deliveryJSON {
 	out := deliveryJSON{PostID: d.PostID, Feed: p.FeedSlug, Class: p.Class, Title: text.Title, Body: text.Body,
 		URL: p.URL, State: d.State, Reason: d.Reason, CreatedAt: d.CreatedAt, SentAt: d.SentAt,
 		ReceivedAt: d.ReceivedAt, DisplayedAt: d.DisplayedAt, Why: whyOf(d.Why)}
-	if d.State == "deferred" {
+	if d.State == crier.DeliveryDeferred {
 		out.DeferredUntil = d.NotBefore
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/crier-push/crier"
 	"github.com/crier-push/crier/segments"
 )
 
@@ -13,7 +14,7 @@ import (
 // app's receipt, and the post.
 type Delivery struct {
 	PostID    int64
-	State     string
+	State     crier.DeliveryState
 	Reason    string
 	NotBefore *time.Time // a deferred delivery: when it goes
 	CreatedAt time.Time
@@ -22,6 +23,9 @@ type Delivery struct {
 	// The app's receipt, if it sent one.
 	ReceivedAt, DisplayedAt *time.Time
 	Post                    Post
+	// The post's feed's name, and the device's locale (to choose the
+	// post's text in).
+	FeedName, Locale string
 }
 
 // MaxHistoryPage bounds a page of a device's deliveries.
@@ -58,52 +62,31 @@ func (db *DB) AllDeviceDeliveries(ctx context.Context, tenantID, deviceID int64)
 }
 
 func (db *DB) deliveries(ctx context.Context, cond string, args ...any) ([]Delivery, error) {
-	rows, err := db.pool.Query(ctx, `SELECT d.post_id, d.state, d.reason, d.not_before, d.created_at, d.sent_at, d.why,
-			r.received_at, r.displayed_at
-		FROM posts p JOIN deliveries d ON d.post_id = p.id AND d.device_id = $2
+	rows, err := db.pool.Query(ctx, `SELECT `+postColumns+`, f.name, dv.locale, d.state, d.reason, d.not_before,
+			d.created_at, d.sent_at, d.why, r.received_at, r.displayed_at
+		FROM posts p JOIN feeds f ON f.id = p.feed_id
+		JOIN deliveries d ON d.post_id = p.id AND d.device_id = $2
+		JOIN devices dv ON dv.id = d.device_id AND dv.tenant_id = p.tenant_id
 		LEFT JOIN receipts r ON r.post_id = d.post_id AND r.device_id = d.device_id
 		WHERE p.tenant_id = $1 AND `+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of device %v: %w", args[1], err)
 	}
+	defer rows.Close()
 	var out []Delivery
-	var ids []int64
 	for rows.Next() {
 		var d Delivery
 		var why string
-		if err := rows.Scan(&d.PostID, &d.State, &d.Reason, &d.NotBefore, &d.CreatedAt, &d.SentAt, &why,
-			&d.ReceivedAt, &d.DisplayedAt); err != nil {
+		p, err := scanPost(withColumns{rows, []any{&d.FeedName, &d.Locale, &d.State, &d.Reason, &d.NotBefore,
+			&d.CreatedAt, &d.SentAt, &why, &d.ReceivedAt, &d.DisplayedAt}})
+		if err != nil {
 			return nil, fmt.Errorf("deliveries of device %v: %w", args[1], err)
 		}
-		d.Why = segments.ParseWhy(why)
+		d.PostID, d.Post, d.Why = p.ID, p, segments.ParseWhy(why)
 		out = append(out, d)
-		ids = append(ids, d.PostID)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("deliveries of device %v: %w", args[1], err)
-	}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	posts := make(map[int64]Post, len(ids))
-	prow, err := db.pool.Query(ctx, `SELECT `+postColumns+` FROM posts p JOIN feeds f ON f.id = p.feed_id
-		WHERE p.tenant_id = $1 AND p.id = ANY($2)`, args[0], ids)
-	if err != nil {
-		return nil, fmt.Errorf("posts of device %v: %w", args[1], err)
-	}
-	defer prow.Close()
-	for prow.Next() {
-		p, err := scanPost(prow)
-		if err != nil {
-			return nil, fmt.Errorf("posts of device %v: %w", args[1], err)
-		}
-		posts[p.ID] = p
-	}
-	if err := prow.Err(); err != nil {
-		return nil, fmt.Errorf("posts of device %v: %w", args[1], err)
-	}
-	for i := range out {
-		out[i].Post = posts[out[i].PostID]
 	}
 	return out, nil
 }

@@ -56,20 +56,13 @@ type DevicePost struct {
 // if the device has a delivery of it: a post the device was never sent is
 // ErrNotFound, exactly as a post that does not exist, so the app key and a
 // device secret reveal nothing of other posts. One read by the primary keys
-// of posts and deliveries.
+// of posts and deliveries (DeviceDelivery).
 func (db *DB) DevicePost(ctx context.Context, tenantID, deviceID, postID int64) (DevicePost, error) {
-	var dp DevicePost
-	row := db.pool.QueryRow(ctx, `SELECT `+postColumns+`, f.name, dv.locale, d.state, d.sent_at
-		FROM posts p JOIN feeds f ON f.id = p.feed_id
-		JOIN deliveries d ON d.post_id = p.id AND d.device_id = $3
-		JOIN devices dv ON dv.id = d.device_id AND dv.tenant_id = p.tenant_id
-		WHERE p.tenant_id = $1 AND p.id = $2`, tenantID, postID, deviceID)
-	p, err := scanPost(withColumns{row, []any{&dp.FeedName, &dp.Locale, &dp.Delivery, &dp.SentAt}})
+	d, err := db.DeviceDelivery(ctx, tenantID, deviceID, postID)
 	if err != nil {
-		return DevicePost{}, notFound(err, fmt.Sprintf("post %d", postID))
+		return DevicePost{}, err
 	}
-	dp.Post = p
-	return dp, nil
+	return DevicePost{Post: d.Post, FeedName: d.FeedName, Locale: d.Locale, Delivery: d.State, SentAt: d.SentAt}, nil
 }
 
 // withColumns is a row of postColumns and more: its Scan hands the columns
