@@ -14,10 +14,6 @@ func TestConfigValidate(t *testing.T) {
 		{Field: "PageSize", Change: func(c *Config) { c.PageSize = -1 }},
 		{Field: "EnqueueWorkers", Change: func(c *Config) { c.EnqueueWorkers = -8 }},
 		{Field: "EmergencyEnqueueWorkers", Change: func(c *Config) { c.EmergencyEnqueueWorkers = -1 }},
-		{Field: "Ahead", Change: func(c *Config) { c.Ahead = -1 }},
-		{Field: "Turn", Change: func(c *Config) { c.Turn = -250 }},
-		{Field: "PaceCheck", Change: func(c *Config) { c.PaceCheck = -1 }},
-		{Field: "Snapshots", Change: func(c *Config) { c.Snapshots = -4 }},
 	})
 }
 
@@ -27,8 +23,7 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	got := Config{}.WithDefaults()
 	configtest.Defaults(t, Config{PageSize: DefaultPageSize, EnqueueWorkers: DefaultEnqueueWorkers,
-		EmergencyEnqueueWorkers: DefaultEmergencyEnqueueWorkers, Ahead: DefaultAhead, Turn: DefaultTurn,
-		PaceCheck: DefaultPaceCheck, Snapshots: DefaultSnapshots}, got, "Logger", "Now", "Observer")
+		EmergencyEnqueueWorkers: DefaultEmergencyEnqueueWorkers}, got, "Logger", "Now", "Observer")
 	if got.Holder != nil {
 		t.Errorf("defaults made up a Holder: %+v", got)
 	}

@@ -45,11 +45,6 @@ type Generations interface {
 	Generation(ctx context.Context) (string, error)
 }
 
-// Backlog says how many sends wait in a queue; *tasks.Backlog is one.
-type Backlog interface {
-	Pending(ctx context.Context, queue string) (int, error)
-}
-
 // Observer is told how dispatches went, for metrics; *metrics.Metrics is one.
 type Observer interface {
 	Dispatch(snapshot, total time.Duration, audience int)
@@ -78,24 +73,6 @@ type Config struct {
 	// with checked sends. Without it, a dispatch would go on queueing
 	// unchecked sends beside the reconciler's.
 	Generations Generations
-	// Backlog, if set, paces routine dispatches so that posts take turns
-	// in their class's queue: a routine post queues Turn sends at a time,
-	// each once fewer than Ahead sends wait in its queue. A small post
-	// published while a big one sends is then queued behind about Ahead
-	// sends, not behind the whole big post, and the big one loses no rate
-	// as long as Ahead sends outlast a turn's wait. Without it, a post's
-	// sends are all queued at once, first in first out.
-	Backlog Backlog
-	// Ahead, Turn and PaceCheck (how often a waiting dispatch looks at its
-	// queue) default to DefaultAhead, DefaultTurn and DefaultPaceCheck.
-	Ahead, Turn int
-	PaceCheck   time.Duration
-	// Snapshots is how many routine posts' audiences are snapshotted at
-	// once: a paced dispatch holds its task while its sends go out, so
-	// there are many more dispatches than Postgres should snapshot at a
-	// time. Emergency snapshots never wait for it. Default
-	// DefaultSnapshots.
-	Snapshots int
 }
 
 // Defaults of the Config.
@@ -103,13 +80,6 @@ const (
 	DefaultPageSize                = 1000
 	DefaultEnqueueWorkers          = 8
 	DefaultEmergencyEnqueueWorkers = 32
-	// DefaultAhead is about a second of sends on this machine (1,500–2,000
-	// a second), more than a turn takes to queue, and so the wait of a
-	// small post behind a big one.
-	DefaultAhead     = 2000
-	DefaultTurn      = 250
-	DefaultPaceCheck = 10 * time.Millisecond
-	DefaultSnapshots = 4
 )
 
 // headStarts are the sizes, in pages, of the parts of a fresh emergency
@@ -127,10 +97,6 @@ func (c Config) WithDefaults() Config {
 	c.PageSize = cmp.Or(c.PageSize, DefaultPageSize)
 	c.EnqueueWorkers = cmp.Or(c.EnqueueWorkers, DefaultEnqueueWorkers)
 	c.EmergencyEnqueueWorkers = cmp.Or(c.EmergencyEnqueueWorkers, DefaultEmergencyEnqueueWorkers)
-	c.Ahead = cmp.Or(c.Ahead, DefaultAhead)
-	c.Turn = cmp.Or(c.Turn, DefaultTurn)
-	c.PaceCheck = cmp.Or(c.PaceCheck, DefaultPaceCheck)
-	c.Snapshots = cmp.Or(c.Snapshots, DefaultSnapshots)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,10 +116,6 @@ func (c Config) validate() error {
 		configcheck.Positive("PageSize", c.PageSize),
 		configcheck.Positive("EnqueueWorkers", c.EnqueueWorkers),
 		configcheck.Positive("EmergencyEnqueueWorkers", c.EmergencyEnqueueWorkers),
-		configcheck.Positive("Ahead", c.Ahead),
-		configcheck.Positive("Turn", c.Turn),
-		configcheck.Positive("PaceCheck", c.PaceCheck),
-		configcheck.Positive("Snapshots", c.Snapshots),
 	)
 }
 
@@ -162,8 +124,6 @@ type Dispatcher struct {
 	db  *storage.DB
 	enq Enqueuer
 	cfg Config
-	// snapshots holds a token per routine snapshot under way.
-	snapshots chan struct{}
 }
 
 // New makes a Dispatcher.
@@ -172,7 +132,7 @@ func New(db *storage.DB, enq Enqueuer, cfg Config) (*Dispatcher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Dispatcher{db: db, enq: enq, cfg: cfg, snapshots: make(chan struct{}, cfg.Snapshots)}, nil
+	return &Dispatcher{db: db, enq: enq, cfg: cfg}, nil
 }
 
 // ErrRedisLost: Redis lost its data while the dispatch ran, so sends it
@@ -255,7 +215,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 		var stop func()
 		rest, stop = d.snapshotRest(ctx, post, aud, opt)
 		defer stop()
-	} else if n, err = d.snapshot(ctx, post, aud, opt); err != nil {
+	} else if n, err = d.db.Snapshot(ctx, post, aud, opt); err != nil {
 		return err
 	}
 	snapshotDone := time.Now()
@@ -307,7 +267,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, postID int64) (err error) {
 		if err := d.sameGeneration(ctx, gen); err != nil {
 			return err
 		}
-		if err := d.enqueueInTurns(ctx, post, page, resumed); err != nil {
+		if err := d.enqueuePage(ctx, post, page, resumed); err != nil {
 			return err
 		}
 		enqueued += len(page)
@@ -392,67 +352,6 @@ func (d *Dispatcher) waitFree(ctx context.Context, emergency bool) error {
 		return nil
 	}
 	return d.cfg.Holder.WaitFree(ctx)
-}
-
-// snapshot snapshots a post's audience, a routine one once fewer than
-// Snapshots others are under way.
-func (d *Dispatcher) snapshot(ctx context.Context, post storage.Post, aud storage.Audience, opt storage.SnapshotOptions) (int, error) {
-	if post.Class != crier.ClassEmergency {
-		select {
-		case d.snapshots <- struct{}{}:
-			defer func() { <-d.snapshots }()
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-	return d.db.Snapshot(ctx, post, aud, opt)
-}
-
-// enqueueInTurns queues a page's sends; a routine post's Turn at a time,
-// each when its turn comes (takeTurn).
-func (d *Dispatcher) enqueueInTurns(ctx context.Context, post storage.Post, page []storage.Target, resumed bool) error {
-	if post.Class == crier.ClassEmergency || d.cfg.Backlog == nil {
-		return d.enqueuePage(ctx, post, page, resumed)
-	}
-	for len(page) > 0 {
-		turn := page[:min(d.cfg.Turn, len(page))]
-		page = page[len(turn):]
-		if err := d.takeTurn(ctx, tasks.SendQueue(post.Class)); err != nil {
-			return err
-		}
-		if err := d.enqueuePage(ctx, post, turn, resumed); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// takeTurn waits until fewer than Ahead sends wait in the queue. Every
-// routine dispatch of the class waits the same way, so each sending post
-// adds a turn whenever the queue runs low: the posts' sends interleave,
-// turn by turn, and a post of 40 devices waits for about Ahead sends,
-// however large the posts before it. A send waiting for its retry or for
-// the end of quiet hours is not pending, and does not count.
-func (d *Dispatcher) takeTurn(ctx context.Context, queue string) error {
-	var tick *time.Ticker
-	for {
-		n, err := d.cfg.Backlog.Pending(ctx, queue)
-		if err != nil {
-			return fmt.Errorf("look at queue %s: %w", queue, err)
-		}
-		if n < d.cfg.Ahead {
-			return nil
-		}
-		if tick == nil {
-			tick = time.NewTicker(d.cfg.PaceCheck)
-			defer tick.Stop()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 // pageRead is a page read ahead.

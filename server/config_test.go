@@ -22,7 +22,6 @@ func TestConfigValidate(t *testing.T) {
 		{Field: "Concurrency", Change: func(c *server.Config) { c.Concurrency = -1 }},
 		{Field: "QueueServers", Change: func(c *server.Config) { c.QueueServers = -2 }},
 		{Field: "Dispatches", Change: func(c *server.Config) { c.Dispatches = -1 }},
-		{Field: "QueueAhead", Change: func(c *server.Config) { c.QueueAhead = -1 }},
 		{Field: "ShutdownTimeout", Change: func(c *server.Config) { c.ShutdownTimeout = -time.Second }},
 		{Field: "AuthPause", Change: func(c *server.Config) { c.AuthPause = -time.Second }},
 		{Field: "CredentialsCheck", Change: func(c *server.Config) { c.CredentialsCheck = -time.Second }},

@@ -25,9 +25,7 @@ func TestEmergencyOvertakesBacklog(t *testing.T) {
 	}
 	t.Parallel()
 	const concurrency = 20
-	// The community post queues all its sends at once (no turns), so
-	// that the alert has a real backlog in Redis to overtake.
-	s := newStackOpts(t, server.Config{Concurrency: concurrency, QueueAhead: 1_000_000}, emulator.Config{Latency: 5 * time.Millisecond})
+	s := newStackOpts(t, server.Config{Concurrency: concurrency}, emulator.Config{Latency: 5 * time.Millisecond})
 	ctx := context.Background()
 	club := s.feed(t, s.Org, "fotball", "Fotball", false)
 	alerts := s.feed(t, s.muni, "beredskap", "Beredskap", false)

@@ -56,15 +56,8 @@ type Config struct {
 	// the CPU, caps its rate. Default 8.
 	QueueServers int
 	// Dispatches is how many posts one worker process dispatches at once.
-	// A routine dispatch lasts while its sends go out, taking turns with
-	// the other posts of its class (dispatcher.Config.Backlog), so this is
-	// how many posts share the queues fairly; their snapshots run a few at
-	// a time (dispatcher.DefaultSnapshots). Default 32.
+	// Default 4.
 	Dispatches int
-	// QueueAhead is how many routine sends of a class wait in its queue
-	// before a dispatch takes its next turn (dispatcher.Config.Ahead);
-	// default dispatcher.DefaultAhead.
-	QueueAhead int
 	// Groups are the queue groups (tasks.Groups) a worker process serves;
 	// all by default. A process may, for one, only dispatch.
 	Groups []string
@@ -120,7 +113,7 @@ const (
 	// DefaultConcurrency: sends wait on the network, not on the CPU.
 	DefaultConcurrency     = 200
 	DefaultQueueServers    = 8
-	DefaultDispatches      = 32
+	DefaultDispatches      = 4
 	DefaultShutdownTimeout = 10 * time.Second
 	// DefaultReadHeaderTimeout: a header is a few hundred bytes, sent at
 	// once by any real client.
@@ -186,7 +179,6 @@ func (c Config) validate() error {
 		configcheck.AtLeast("Concurrency", c.Concurrency, 1),
 		configcheck.AtLeast("QueueServers", c.QueueServers, 1),
 		configcheck.AtLeast("Dispatches", c.Dispatches, 1),
-		configcheck.NotNegative("QueueAhead", c.QueueAhead),
 		configcheck.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
 		configcheck.NotNegative("AuthPause", c.AuthPause),
 		configcheck.NotNegative("CredentialsCheck", c.CredentialsCheck),
@@ -357,7 +349,7 @@ func (s *Server) buildWorker(ropt asynq.RedisConnOpt) error {
 	s.tasks = asynq.NewServeMux()
 	marker := tasks.NewMarker(s.rdb)
 	disp, err := dispatcher.New(db, s.client, dispatcher.Config{Logger: cfg.Logger, Now: cfg.Now,
-		Observer: s.met, Holder: s.holder, Generations: marker, Backlog: tasks.NewBacklog(s.rdb), Ahead: cfg.QueueAhead})
+		Observer: s.met, Holder: s.holder, Generations: marker})
 	if err != nil {
 		return err
 	}

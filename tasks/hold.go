@@ -47,24 +47,7 @@ const holdsKey = "crier:holds"
 // (its base.PendingKey): the Inspector's queue info computes much more and
 // is too slow to ask fifty times a second. TestHoldLastsUntilDrained fails
 // if asynq names it differently.
-var emergencyPending = pendingKey(QueueEmergency)
-
-// pendingKey is asynq's list of a queue's pending tasks.
-func pendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
-
-// Backlog reads how many sends wait in a queue, for the dispatcher's
-// turns: one LLEN of asynq's pending list, which a dispatch waiting for
-// its turn asks a hundred times a second.
-type Backlog struct{ rdb redis.UniversalClient }
-
-// NewBacklog makes a Backlog.
-func NewBacklog(rdb redis.UniversalClient) *Backlog { return &Backlog{rdb: rdb} }
-
-// Pending is how many tasks of the queue wait to be taken.
-func (b *Backlog) Pending(ctx context.Context, queue string) (int, error) {
-	n, err := b.rdb.LLen(ctx, pendingKey(queue)).Result()
-	return int(n), err
-}
+const emergencyPending = "asynq:{" + QueueEmergency + "}:pending"
 
 func (h *Holder) refresh(ctx context.Context, member string) error {
 	return h.rdb.ZAdd(ctx, holdsKey, redis.Z{Score: float64(time.Now().Add(h.ttl).UnixMilli()), Member: member}).Err()

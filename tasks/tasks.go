@@ -146,11 +146,7 @@ func NewDispatch(postID int64, class crier.Class, at time.Time) (*asynq.Task, er
 		asynq.TaskID("dispatch:" + strconv.FormatInt(postID, 10)),
 		asynq.Queue(queue),
 		asynq.MaxRetry(25),
-		// A routine dispatch lasts as long as its post's sends, which take
-		// turns with other posts' (dispatcher.Config.Backlog): a million
-		// devices at a tenant's rate of 200 a second take 83 minutes. A
-		// dispatch cut off resumes from its resume point all the same.
-		asynq.Timeout(6 * time.Hour),
+		asynq.Timeout(30 * time.Minute),
 	}
 	// A post due now goes straight to its queue: a scheduled task waits for
 	// asynq's forwarder, which polls only every few seconds.
